@@ -1,0 +1,1 @@
+"""One module per `ghost-engine` subcommand; each exposes a click command."""

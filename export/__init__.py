@@ -1,0 +1,1 @@
+"""Export of the engine's networks to ONNX and TensorRT."""

@@ -1,0 +1,1 @@
+"""Per-pixel image kernels: CPU (numpy/OpenCV/Numba) and CUDA (Numba on CuPy) twins."""

@@ -1,0 +1,1 @@
+"""Reproduction of GHOST's two-stage training."""

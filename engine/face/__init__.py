@@ -1,0 +1,1 @@
+"""Face analysis: detection, alignment, identity, tracking, smoothing, masks, paste-back."""

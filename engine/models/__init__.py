@@ -1,0 +1,1 @@
+"""Model manager: manifest, cache, trusted downloads, verification, offline import."""

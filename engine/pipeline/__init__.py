@@ -1,0 +1,1 @@
+"""The streaming pipeline: stages in threads joined by bounded queues."""

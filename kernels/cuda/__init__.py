@@ -1,0 +1,1 @@
+"""CUDA twins of the CPU kernels (Numba CUDA on CuPy arrays); imported lazily."""

@@ -1,0 +1,193 @@
+"""The Python API, mirroring `ghost-engine run`.
+
+    import ghost_engine
+    ghost_engine.swap_video("in.mp4", ["face.jpg"], "out.mp4")
+    ghost_engine.swap_image("photo.jpg", [["a.jpg", "b.jpg"]], "out.png")
+
+`sources` lists people; each is one photo or a list of photos of the same person.
+`stages` replaces the face-swap stage with your own `StreamStage`s (e.g. for tests).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ghost_engine.pipeline.progress import ProgressConfig
+from ghost_engine.pipeline.report import RunReport
+from ghost_engine.pipeline.runner import PipelineConfig
+from ghost_engine.pipeline.swap import build_swap_stages, check_people, close_stages, make_config
+from ghost_engine.types import StreamStage
+from ghost_engine.video.encode import EncodeSettings
+from ghost_engine.video.media import MediaKind, check_readable, detect_kind
+from ghost_engine.video.mux import TimeRange
+
+PathLike = str | Path
+People = PathLike | Sequence[PathLike | Sequence[PathLike]]
+
+
+def swap_video(
+    target: PathLike,
+    sources: People,
+    output: PathLike,
+    *,
+    target_faces: Sequence[PathLike] = (),
+    config: Any | None = None,
+    encode: EncodeSettings | None = None,
+    start_s: float | None = None,
+    end_s: float | None = None,
+    resume: bool = False,
+    segment_s: float = 10.0,
+    progress: str = "auto",
+    stages: Sequence[StreamStage] | None = None,
+) -> RunReport:
+    """Swap faces in a video; returns what was done. `config` is a `SwapConfig`."""
+    from ghost_engine.pipeline.video_job import VideoJob, check_video_job, run_video
+
+    people, refs = _people(sources), [Path(p) for p in target_faces]
+    encode = encode or EncodeSettings()
+    job = VideoJob(
+        target=Path(target),
+        output=Path(output),
+        encode=encode,
+        time_range=TimeRange(start_s or 0.0, end_s),
+        resume=resume,
+        segment_s=segment_s,
+        pipeline=PipelineConfig(batch_size=_batch_size(config)),
+        progress=ProgressConfig(mode=progress),
+        fingerprint=_stage_fingerprint(config, people, refs, stages),
+    )
+    check_video_job(job)
+    report = _report("video", target, output, people)
+    report.settings = {"encode": dataclasses.asdict(encode), "swap": _config_dict(config)}
+    with _stages(config, people, refs, stages) as built:
+        return run_video(job, built, report)
+
+
+def swap_image(
+    target: PathLike,
+    sources: People,
+    output: PathLike,
+    *,
+    target_faces: Sequence[PathLike] = (),
+    config: Any | None = None,
+    stages: Sequence[StreamStage] | None = None,
+) -> RunReport:
+    """Swap faces in one image (written as labelled PNG or JPEG)."""
+    from ghost_engine.pipeline.image_job import check_image_job, run_image
+
+    people, refs = _people(sources), [Path(p) for p in target_faces]
+    check_image_job(Path(target), Path(output))
+    report = _report("image", target, output, people)
+    report.settings = {"swap": _config_dict(config)}
+    with _stages(config, people, refs, stages) as built:
+        return run_image(Path(target), Path(output), built, report)
+
+
+def check_inputs(
+    target: PathLike,
+    output: PathLike,
+    *,
+    encode: EncodeSettings | None = None,
+    start_s: float | None = None,
+    end_s: float | None = None,
+    segment_s: float = 10.0,
+) -> MediaKind:
+    """Every check on target and output that needs no models; the target's kind.
+
+    The CLI calls it first, so a bad file is reported before any model is loaded.
+    """
+    kind = detect_kind(Path(target))
+    if kind is MediaKind.IMAGE:
+        from ghost_engine.pipeline.image_job import check_image_job
+
+        check_image_job(Path(target), Path(output))
+        return kind
+    from ghost_engine.pipeline.video_job import VideoJob, check_video_job
+
+    check_video_job(
+        VideoJob(
+            target=Path(target),
+            output=Path(output),
+            encode=encode or EncodeSettings(),
+            time_range=TimeRange(start_s or 0.0, end_s),
+            segment_s=segment_s,
+        )
+    )
+    return kind
+
+
+def swap(target: PathLike, sources: People, output: PathLike, **options: Any) -> RunReport:
+    """`swap_video` or `swap_image`, chosen by the target's content (not its name).
+
+    Options that only apply to videos are ignored for an image target.
+    """
+    if detect_kind(Path(target)) is MediaKind.IMAGE:
+        keep = {k: v for k, v in options.items() if k in ("target_faces", "config", "stages")}
+        return swap_image(target, sources, output, **keep)
+    return swap_video(target, sources, output, **options)
+
+
+class _stages:
+    """Context manager: the given stages, or the swap stage built (and closed) here."""
+
+    def __init__(self, config, people, refs, stages) -> None:
+        self._args = (config, people, refs)
+        self._given = stages
+        self._built: list[StreamStage] = []
+
+    def __enter__(self) -> list[StreamStage]:
+        if self._given is not None:
+            return list(self._given)
+        config, people, refs = self._args
+        for path in [*(p for person in people for p in person), *refs]:
+            check_readable(path, "source photo" if path not in refs else "target face photo")
+        check_people(people, refs)
+        self._built = build_swap_stages(config or make_config(), people, refs)
+        return self._built
+
+    def __exit__(self, *exc: object) -> None:
+        close_stages(self._built)
+
+
+def _people(sources: People) -> list[list[Path]]:
+    if isinstance(sources, (str, Path)):
+        return [[Path(sources)]]
+    people = []
+    for person in sources:
+        if isinstance(person, (str, Path)):
+            people.append([Path(person)])
+        else:
+            people.append([Path(p) for p in person])
+    return people
+
+
+def _batch_size(config: Any | None) -> int:
+    return int(getattr(config, "batch_size", 8) or 8)
+
+
+def _config_dict(config: Any | None) -> dict:
+    if config is None or not dataclasses.is_dataclass(config):
+        return {}
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(config).items()}
+
+
+def _stage_fingerprint(config, people, refs, stages) -> dict:
+    names = [str(getattr(s, "name", type(s).__name__)) for s in stages] if stages else []
+    return {
+        "config": _config_dict(config),
+        "sources": [[str(p.resolve()) for p in person] for person in people],
+        "target_faces": [str(p.resolve()) for p in refs],
+        "custom_stages": names,
+    }
+
+
+def _report(kind: str, target: PathLike, output: PathLike, people) -> RunReport:
+    return RunReport(
+        kind=kind,
+        target=str(target),
+        output=str(output),
+        sources=[[str(p) for p in person] for person in people],
+    )

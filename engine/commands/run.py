@@ -1,0 +1,164 @@
+"""`ghost-engine run TARGET -s IMG -o OUT`: swap faces in a video or an image.
+
+Flags follow FaceFusion's and ffmpeg's conventions; the face-swap flags map one to one
+onto `SwapConfig` fields. Library errors reach the user as one line and an exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from ghost_engine.errors import UserInputError
+from ghost_engine.video.encode import CODEC_CHOICES, EncodeSettings
+
+_SWAP_FIELDS = (
+    "generator",
+    "generator_blocks",
+    "detector",
+    "recognizer",
+    "smoothing",
+    "mask_mode",
+    "color_match",
+    "all_faces",
+    "similarity_threshold",
+    "batch_size",
+    "device",
+    "debug_overlay",
+    "models_dir",
+    "download",
+)
+
+
+def parse_time(text: str | None) -> float | None:
+    """Seconds from `12.5`, `1:02.5` or `0:01:02.5` (ffmpeg's forms)."""
+    if text is None:
+        return None
+    try:
+        parts = [float(p) for p in text.strip().split(":")]
+    except ValueError as exc:
+        raise UserInputError(f"cannot read time '{text}': use seconds or [HH:]MM:SS") from exc
+    if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts):
+        raise UserInputError(f"cannot read time '{text}': use seconds or [HH:]MM:SS")
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return seconds
+
+
+def parse_sources(values: tuple[str, ...]) -> list[list[Path]]:
+    """`-s a.jpg,b.jpg -s c.jpg` -> [[a, b], [c]]: commas join photos of one person."""
+    return [[Path(p) for p in value.split(",") if p] for value in values]
+
+
+@click.command("run")
+@click.argument("target", type=click.Path(path_type=Path, dir_okay=True))
+@click.option(
+    "-s",
+    "--source",
+    "sources",
+    multiple=True,
+    required=True,
+    metavar="IMG[,IMG]",
+    help="Source face photo(s); commas for one person, repeat for several people.",
+)
+@click.option(
+    "-t",
+    "--target-face",
+    "target_faces",
+    multiple=True,
+    type=Path,
+    metavar="IMG",
+    help="Reference photo of the face to replace; the i-th gets the i-th --source.",
+)
+@click.option("-o", "--output", required=True, type=Path, help="Output video or image.")
+@click.option("--start", help="Start time (seconds or [HH:]MM:SS).")
+@click.option("--end", help="End time (seconds or [HH:]MM:SS).")
+@click.option("--codec", type=click.Choice(CODEC_CHOICES), default="h264", show_default=True)
+@click.option("--crf", type=int, help="Constant quality (default 18 where the codec has it).")
+@click.option("--preset", help="Encoder preset (h264/hevc: ultrafast ... veryslow).")
+@click.option("--pix-fmt", help="Output pixel format (e.g. yuv420p, yuv444p, rgb24).")
+@click.option(
+    "--generator",
+    type=click.Choice(["ghost", "random", "passthrough"]),
+    default="ghost",
+    show_default=True,
+    help="passthrough: every stage but the generator (diagnostics).",
+)
+@click.option("--generator-blocks", type=click.IntRange(1, 3), default=2, show_default=True)
+@click.option(
+    "--detector", type=click.Choice(["auto", "scrfd", "dlib"]), default="auto", show_default=True
+)
+@click.option(
+    "--recognizer",
+    type=click.Choice(["auto", "arcface", "glintr100", "dlib"]),
+    default="auto",
+    show_default=True,
+)
+@click.option(
+    "--smoothing", type=click.Choice(["window", "ema", "none"]), default="window", show_default=True
+)
+@click.option(
+    "--mask-mode", type=click.Choice(["ghost", "adaptive"]), default="ghost", show_default=True
+)
+@click.option("--color-match", is_flag=True, help="Match the swap's colours to the target.")
+@click.option("--all-faces", is_flag=True, help="Swap every face, not only matching ones.")
+@click.option("--similarity-threshold", type=float, default=0.15, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 1024), default=8, show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--debug-overlay", is_flag=True, help="Draw boxes, landmarks and mask outline.")
+@click.option("--models-dir", type=Path, help="Model folder (default: the model store's).")
+@click.option("--download", is_flag=True, help="Download missing models first.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run of this output.")
+@click.option(
+    "--segment-seconds",
+    type=click.FloatRange(min=0.5),
+    default=10.0,
+    show_default=True,
+    help="Length of the resumable output segments.",
+)
+@click.option(
+    "--json",
+    "json_report",
+    type=Path,
+    metavar="REPORT",
+    help="Write what was done (timings per stage, frames with faces) as JSON.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def run(**opts) -> None:
+    """Swap faces in TARGET (a video or an image, told apart by content) into OUTPUT."""
+    from ghost_engine.api import check_inputs, swap
+    from ghost_engine.pipeline.swap import make_config
+
+    logging.basicConfig(
+        level=logging.ERROR if opts["quiet"] else logging.WARNING, format="%(message)s"
+    )
+    encode = EncodeSettings(
+        codec=opts["codec"], crf=opts["crf"], preset=opts["preset"], pix_fmt=opts["pix_fmt"]
+    )
+    times = {"start_s": parse_time(opts["start"]), "end_s": parse_time(opts["end"])}
+    segment_s = opts["segment_seconds"]
+    check_inputs(opts["target"], opts["output"], encode=encode, segment_s=segment_s, **times)
+    config = make_config(**{name: opts[name] for name in _SWAP_FIELDS})
+    report = swap(
+        opts["target"],
+        parse_sources(opts["sources"]),
+        opts["output"],
+        target_faces=list(opts["target_faces"]),
+        config=config,
+        encode=encode,
+        resume=opts["resume"],
+        segment_s=segment_s,
+        progress="quiet" if opts["quiet"] else "auto",
+        **times,
+    )
+    if opts["json_report"] is not None:
+        report.write_json(opts["json_report"])
+    if not opts["quiet"]:
+        click.echo(
+            f"wrote {report.output}: {report.frames} frame(s), {report.frames_with_faces} "
+            f"with faces swapped, {report.wall_s:.1f} s",
+            err=True,
+        )

@@ -1,0 +1,237 @@
+"""Run a source, stages and a sink in threads joined by bounded queues.
+
+Backpressure from the bounded queues keeps memory independent of the video's length.
+Every thread sends an end marker downstream in a `finally` block, so a crashed stage
+never leaves another waiting forever; the first error is re-raised in the caller with
+its own type, and Ctrl-C in the caller stops every thread before it propagates.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from ghost_engine.types import Frame, StreamStage
+
+_log = logging.getLogger(__name__)
+_END = object()  # end of stream (also sent after an error; the error itself is recorded)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Batching and buffering. At most `(len(stages)+1) * queue_batches * batch_size`
+    frames wait in queues at any time (plus what each thread is working on)."""
+
+    batch_size: int = 8
+    queue_batches: int = 2
+    poll_s: float = 0.05
+    join_timeout_s: float = 30.0
+
+
+@dataclass
+class StageStats:
+    """Seconds spent inside a step (not waiting on queues) and frames it produced."""
+
+    seconds: float = 0.0
+    frames: int = 0
+
+
+@dataclass
+class PipelineStats:
+    """Per-step statistics in pipeline order: source, each stage, sink."""
+
+    steps: dict[str, StageStats] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+
+class _Shared:
+    """State all threads see: the stop flag and the first error."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+
+    def fail(self, exc: BaseException) -> None:
+        with self._lock:
+            if self.error is None:
+                self.error = exc
+        self.stop.set()
+
+
+def run_pipeline(
+    source: Iterable[Frame],
+    stages: Sequence[StreamStage],
+    sink: Callable[[Frame], None],
+    config: PipelineConfig = PipelineConfig(),
+    on_frame: Callable[[Frame], None] | None = None,
+) -> PipelineStats:
+    """Push every frame of `source` through `stages` into `sink`, in order.
+
+    `sink` and `on_frame` run in one thread of their own (the sink need not be
+    thread-safe). Raises the first error any step raised; on KeyboardInterrupt every
+    thread is stopped before it is re-raised.
+    """
+    if config.batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {config.batch_size}")
+    shared = _Shared()
+    names = ["decode", *[_stage_name(s, i) for i, s in enumerate(stages)], "encode"]
+    stats = PipelineStats(steps={n: StageStats() for n in names})
+    queues = [queue.Queue(maxsize=config.queue_batches) for _ in range(len(stages) + 1)]
+    workers = [_thread("decode", _read, source, queues[0], shared, config, stats.steps["decode"])]
+    for i, stage in enumerate(stages):
+        st = stats.steps[names[i + 1]]
+        args = (stage, queues[i], queues[i + 1], shared, config, st)
+        workers.append(_thread(names[i + 1], _transform, *args))
+    workers.append(
+        _thread("encode", _write, queues[-1], sink, on_frame, shared, config, stats.steps["encode"])
+    )
+    started = time.perf_counter()
+    for w in workers:
+        w.start()
+    try:
+        _wait(workers, config)
+    except BaseException as exc:  # KeyboardInterrupt or SystemExit in the caller
+        shared.fail(exc)
+        _join(workers, config)
+        raise
+    _join(workers, config)
+    stats.wall_s = time.perf_counter() - started
+    if shared.error is not None:
+        raise shared.error
+    return stats
+
+
+def _stage_name(stage: StreamStage, i: int) -> str:
+    return str(getattr(stage, "name", None) or f"stage{i}")
+
+
+def _thread(name: str, target: Callable, *args: object) -> threading.Thread:
+    return threading.Thread(target=target, args=args, name=f"ghost-{name}", daemon=True)
+
+
+def _wait(workers: list[threading.Thread], config: PipelineConfig) -> None:
+    for w in workers:
+        while w.is_alive():
+            w.join(timeout=config.poll_s)  # short waits keep Ctrl-C responsive
+
+
+def _join(workers: list[threading.Thread], config: PipelineConfig) -> None:
+    deadline = time.monotonic() + config.join_timeout_s
+    for w in workers:
+        w.join(timeout=max(0.0, deadline - time.monotonic()))
+        if w.is_alive():
+            _log.warning("thread %s did not stop within %.0f s", w.name, config.join_timeout_s)
+
+
+def _put(q: queue.Queue, item: object, shared: _Shared, config: PipelineConfig) -> bool:
+    while not shared.stop.is_set():
+        try:
+            q.put(item, timeout=config.poll_s)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue, shared: _Shared, config: PipelineConfig) -> object:
+    while not shared.stop.is_set():
+        try:
+            return q.get(timeout=config.poll_s)
+        except queue.Empty:
+            continue
+    return _END
+
+
+def _timed(iterator: Iterator[Frame], stats: StageStats) -> Iterator[Frame]:
+    while True:
+        t0 = time.perf_counter()
+        try:
+            frame = next(iterator)
+        except StopIteration:
+            stats.seconds += time.perf_counter() - t0
+            return
+        stats.seconds += time.perf_counter() - t0
+        stats.frames += 1
+        yield frame
+
+
+def _read(source, out_q, shared, config, stats) -> None:
+    try:
+        batch: list[Frame] = []
+        for frame in _timed(iter(source), stats):
+            batch.append(frame)
+            if len(batch) >= config.batch_size:
+                if not _put(out_q, batch, shared, config):
+                    return
+                batch = []
+        if batch:
+            _put(out_q, batch, shared, config)
+    except BaseException as exc:
+        shared.fail(exc)
+    finally:
+        _close_source(source, shared)
+        _put(out_q, _END, shared, config)
+
+
+def _close_source(source: object, shared: _Shared) -> None:
+    close = getattr(source, "close", None)  # generators: release the decoder now
+    if close is None:
+        return
+    try:
+        close()
+    except Exception as exc:
+        shared.fail(exc)
+
+
+def _transform(stage, in_q, out_q, shared, config, stats) -> None:
+    try:
+        while True:
+            item = _get(in_q, shared, config)
+            if item is _END:
+                if shared.stop.is_set():
+                    return
+                t0 = time.perf_counter()
+                rest = stage.flush()
+                stats.seconds += time.perf_counter() - t0
+                stats.frames += len(rest)
+                if rest:
+                    _put(out_q, rest, shared, config)
+                return
+            t0 = time.perf_counter()
+            done = stage.process(item)
+            stats.seconds += time.perf_counter() - t0
+            stats.frames += len(done)
+            if done and not _put(out_q, done, shared, config):
+                return
+    except BaseException as exc:
+        shared.fail(exc)
+    finally:
+        _put(out_q, _END, shared, config)
+
+
+def _write(in_q, sink, on_frame, shared, config, stats) -> None:
+    last = None
+    try:
+        while True:
+            item = _get(in_q, shared, config)
+            if item is _END:
+                return
+            for frame in item:
+                if last is not None and frame.index <= last:
+                    raise RuntimeError(
+                        f"frames out of order: {frame.index} after {last}; a stage broke order"
+                    )
+                last = frame.index
+                t0 = time.perf_counter()
+                sink(frame)
+                stats.seconds += time.perf_counter() - t0
+                stats.frames += 1
+                if on_frame is not None:
+                    on_frame(frame)
+    except BaseException as exc:
+        shared.fail(exc)

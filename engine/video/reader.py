@@ -1,0 +1,145 @@
+"""Decode a video into `Frame`s one at a time (never the whole clip in memory).
+
+Frames keep the input's timestamps (so variable frame rate survives), come upright
+(rotation metadata applied) and can be limited to a time range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ghost_engine.errors import UnsupportedMediaError, UserInputError
+from ghost_engine.types import Frame
+from ghost_engine.video.media import open_input
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the run needs to know about the input video before decoding it."""
+
+    path: Path
+    width: int  # upright, after rotation
+    height: int
+    rotation: int  # degrees counter-clockwise applied to decoded frames
+    time_base: Fraction
+    rate: Fraction  # average frame rate, for the encoder's rate control only
+    frame_count: int  # as the container states it; 0 when unknown
+    duration_s: float | None
+    start_s: float  # timestamp of the stream's first frame
+    codec: str
+    audio_streams: int
+    subtitle_streams: int
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Read the stream header (and first frame, for rotation) of a video file."""
+    with open_input(path) as container:
+        stream = _video_stream(container, path)
+        rotation = 0
+        for frame in container.decode(stream):
+            rotation = _quarter_turns(frame) * 90
+            break
+        else:
+            raise UnsupportedMediaError(f"{path} has a video stream but no decodable frames")
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if rotation % 180:
+            width, height = height, width
+        tb = stream.time_base or Fraction(1, 90000)
+        duration = None
+        if stream.duration is not None:
+            duration = float(stream.duration * tb)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+        return VideoInfo(
+            path=Path(path),
+            width=width,
+            height=height,
+            rotation=rotation,
+            time_base=Fraction(tb),
+            rate=Fraction(rate),
+            frame_count=int(stream.frames or 0),
+            duration_s=duration,
+            start_s=float(stream.start_time * tb) if stream.start_time is not None else 0.0,
+            codec=stream.codec_context.name,
+            audio_streams=len(container.streams.audio),
+            subtitle_streams=len(container.streams.subtitles),
+        )
+
+
+def read_frames(
+    path: Path,
+    *,
+    start_s: float | None = None,
+    end_s: float | None = None,
+    first_index: int = 0,
+) -> Iterator[Frame]:
+    """Yield upright RGB frames with `start_s <= time < end_s`, numbered from `first_index`.
+
+    Seeks to the keyframe before `start_s` and drops the frames before it, so starting
+    late in a long file costs one GOP of decoding, not the whole prefix.
+    """
+    with open_input(path) as container:
+        stream = _video_stream(container, path)
+        stream.thread_type = "AUTO"
+        tb = stream.time_base or Fraction(1, 90000)
+        step = _frame_step(stream, tb)
+        if start_s:
+            container.seek(int(start_s / tb), stream=stream, backward=True, any_frame=False)
+        index = first_index
+        last_pts: int | None = None
+        for vf in container.decode(stream):
+            if vf.pts is not None:
+                pts = vf.pts
+            else:
+                pts = 0 if last_pts is None else last_pts + step
+            last_pts = pts
+            t = float(pts * tb)
+            if start_s is not None and t < start_s - 1e-6:
+                continue
+            if end_s is not None and t >= end_s - 1e-6:
+                break
+            yield Frame(index=index, image=_upright_rgb(vf), pts=pts, time_base=Fraction(tb))
+            index += 1
+
+
+def _video_stream(container: av.container.InputContainer, path: Path) -> av.VideoStream:
+    if not container.streams.video:
+        kinds = ", ".join(s.type for s in container.streams) or "none"
+        raise UnsupportedMediaError(f"{path} has no video stream (streams: {kinds})")
+    return container.streams.video[0]
+
+
+def _frame_step(stream: av.VideoStream, tb: Fraction) -> int:
+    rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    return max(1, round(1 / (Fraction(rate) * tb)))
+
+
+def _quarter_turns(vf: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns from the display matrix (0 when there is none)."""
+    rotation = getattr(vf, "rotation", 0) or 0
+    return int(round(rotation / 90.0)) % 4
+
+
+def _upright_rgb(vf: av.VideoFrame) -> np.ndarray:
+    image = vf.to_ndarray(format="rgb24")
+    turns = _quarter_turns(vf)
+    if turns:
+        image = np.ascontiguousarray(np.rot90(image, k=turns))
+    return image
+
+
+def validate_range(start_s: float | None, end_s: float | None) -> None:
+    """Reject negative or empty time ranges before anything is opened."""
+    if start_s is not None and start_s < 0:
+        raise UserInputError(f"--start must be >= 0 seconds, got {start_s}")
+    if end_s is not None and end_s <= 0:
+        raise UserInputError(f"--end must be > 0 seconds, got {end_s}")
+    if start_s is not None and end_s is not None and end_s <= start_s:
+        raise UserInputError(f"--end ({end_s}) must be after --start ({start_s})")

@@ -92,9 +92,7 @@ def spec(name: str) -> NetworkSpec:
     try:
         return _SPECS[name]
     except KeyError:
-        raise KeyError(
-            f"unknown network {name!r}; known networks: {', '.join(names())}"
-        ) from None
+        raise KeyError(f"unknown network {name!r}; known networks: {', '.join(names())}") from None
 
 
 def build(name: str) -> torch.nn.Module:

@@ -1,0 +1,221 @@
+"""Safe checkpoint loading: official `.pth` files in, never any pickled code run.
+
+`.pth` files are read with PyTorch's restricted unpickler (`weights_only=True`), which
+only rebuilds tensors and plain containers; anything else (a `__reduce__` that calls
+`os.system`, say) is refused before it runs. After the first successful strict load the
+weights are written beside the file as `.safetensors`, which later loads read directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ghost_engine.errors import CheckpointError, InputFileNotFoundError
+
+log = logging.getLogger(__name__)
+
+_WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net", "G", "generator")
+_MAX_KEYS_SHOWN = 5
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks (checkpoints are hundreds of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _is_state_dict(obj: object) -> bool:
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(k, str) for k in obj)
+        and all(isinstance(v, torch.Tensor) for v in obj.values())
+    )
+
+
+def unwrap_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
+    """The bare state dict inside the layouts official files use.
+
+    Accepts a bare dict, one wrapped under `state_dict`/`model`/..., and strips the
+    `module.` prefix DataParallel adds.
+    """
+    if isinstance(obj, Mapping) and not _is_state_dict(obj):
+        for key in _WRAPPER_KEYS:
+            if key in obj and _is_state_dict(obj[key]):
+                obj = obj[key]
+                break
+    if not _is_state_dict(obj):
+        kind = type(obj).__name__
+        keys = list(obj)[:_MAX_KEYS_SHOWN] if isinstance(obj, Mapping) else []
+        raise CheckpointError(
+            f"{path}: expected a state dict of tensors, found a {kind}"
+            + (f" with keys {keys}" if keys else "")
+            + "; is this a model checkpoint?"
+        )
+    return {re.sub(r"^module\.", "", k): v for k, v in obj.items()}
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a `.pth`/`.pt`/`.safetensors` file into a state dict without running code."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileNotFoundError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path), device="cpu")
+        except (SafetensorError, OSError) as exc:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()
+        detail = next((line for line in first if "GLOBAL" in line or "global" in line), "")
+        raise CheckpointError(
+            f"{path}: refused to load: the file asks to run code while unpickling, which a "
+            f"weights file never needs ({detail.strip() or 'unsupported object'}). Nothing "
+            "from it was executed. Get the checkpoint from a trusted source."
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]}); "
+            "the file may be truncated or corrupt: download it again"
+        ) from None
+    return unwrap_state_dict(obj, path)
+
+
+def identify(shapes: Mapping[str, tuple[int, ...]]) -> str:
+    """A best guess of which network a state dict belongs to, for error messages."""
+    keys = set(shapes)
+    if any(k.startswith("generator.AADBlk") for k in keys):
+        units = {
+            int(m.group(1))
+            for k in keys
+            if (m := re.match(r"generator\.AADBlk1\.add_blocks\.(\d+)\.conv1", k))
+        }
+        deconv2 = tuple(shapes.get("encoder.deconv2.deconv.weight", ()))
+        backbone = "unet" if deconv2[:1] == (2048,) else "linknet"
+        return f"an AEI-Net generator ({backbone}, {len(units)} AAD layers per block)"
+    if "layer0.0.weight" in keys and "layer1.0.weight" in keys:
+        return "a multiscale discriminator"
+    if "fc.weight" in keys and "features.running_mean" in keys:
+        depth = len({k.split(".")[1] for k in keys if k.startswith("layer3.")})
+        known = {2: "iresnet18", 6: "iresnet34", 14: "iresnet50", 30: "iresnet100"}
+        return f"an ArcFace {known.get(depth, f'iresnet ({depth} blocks in layer3)')}"
+    if any(k.startswith("lip_encoder.") for k in keys):
+        return "a LIP-SPADE super-resolution generator"
+    if any(k.startswith("m0.coordconv") for k in keys):
+        return "a FAN landmark network"
+    return "an unknown network"
+
+
+def check_compatible(
+    module: torch.nn.Module, state: Mapping[str, torch.Tensor], path: Path, name: str
+) -> None:
+    """Raise a `CheckpointError` naming the first mismatches unless keys and shapes agree."""
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    missing = [k for k in expected if k not in got]
+    unexpected = [k for k in got if k not in expected]
+    wrong = [
+        f"{k} {got[k]} (expected {expected[k]})"
+        for k in expected
+        if k in got and got[k] != expected[k]
+    ]
+    if not (missing or unexpected or wrong):
+        return
+    parts = []
+    for label, items in (
+        ("missing keys", missing),
+        ("unexpected keys", unexpected),
+        ("wrong shapes", wrong),
+    ):
+        if items:
+            more = (
+                f" and {len(items) - _MAX_KEYS_SHOWN} more" if len(items) > _MAX_KEYS_SHOWN else ""
+            )
+            parts.append(f"{label}: {', '.join(items[:_MAX_KEYS_SHOWN])}{more}")
+    raise CheckpointError(
+        f"{path} does not fit network {name!r}: {'; '.join(parts)}. "
+        f"The file looks like {identify(got)}."
+    )
+
+
+def _converted_path(path: Path) -> Path:
+    return path.with_suffix(".safetensors")
+
+
+def _fresh_conversion(path: Path) -> Path | None:
+    """The `.safetensors` beside `path` if it was made from this exact file."""
+    converted = _converted_path(path)
+    if path.suffix == ".safetensors" or not converted.is_file():
+        return None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(converted), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except (SafetensorError, OSError):
+        return None
+    stat = path.stat()
+    if meta.get("source_size") == str(stat.st_size) and meta.get("source_mtime_ns") == str(
+        stat.st_mtime_ns
+    ):
+        return converted
+    return None
+
+
+def write_safetensors(
+    state: Mapping[str, torch.Tensor], out: Path, metadata: dict[str, str]
+) -> Path:
+    """Write atomically (temporary file in the same folder, then rename)."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata=metadata)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def load_into(
+    module: torch.nn.Module, path: str | Path, *, network_name: str = "", convert: bool = True
+) -> Path:
+    """Load `path` into `module` strictly; return the file actually read.
+
+    A `.pth` with an up-to-date `.safetensors` beside it is read from the latter; otherwise
+    it is read safely and, if `convert`, converted for next time (best effort: a read-only
+    folder only skips the conversion).
+    """
+    path = Path(path)
+    name = network_name or type(module).__name__
+    source = _fresh_conversion(path) or path
+    state = read_state_dict(source)
+    check_compatible(module, state, path, name)
+    module.load_state_dict(state, strict=True)
+    if convert and source.suffix != ".safetensors":
+        stat = path.stat()
+        meta = {
+            "network": name,
+            "source_file": path.name,
+            "source_size": str(stat.st_size),
+            "source_mtime_ns": str(stat.st_mtime_ns),
+        }
+        try:
+            write_safetensors(state, _converted_path(path), meta)
+        except OSError as exc:
+            # A read-only models folder still loads, only without the faster path next time.
+            log.warning("could not write %s (%s); loading stays on the .pth", exc.filename, exc)
+    return source

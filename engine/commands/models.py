@@ -1,0 +1,179 @@
+"""`ghost-engine models`: list, download, verify, import and locate model files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from ghost_engine.errors import CheckpointError, GhostEngineError, UserInputError
+from ghost_engine.models import (
+    DownloadConfig,
+    ModelStore,
+    Progress,
+    default_models_dir,
+    import_models,
+)
+
+MB = 1024 * 1024
+
+
+def _store_options(func: Callable) -> Callable:
+    func = click.option(
+        "--manifest",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="GHOST_ENGINE_MODEL_MANIFEST",
+        help="Use this manifest instead of the packaged one (e.g. a private mirror's).",
+    )(func)
+    return click.option(
+        "--models-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help=f"Model cache for this run (default: {default_models_dir()}; "
+        "GHOST_ENGINE_HOME moves it).",
+    )(func)
+
+
+def _store(models_dir: Path | None, manifest: Path | None, **config) -> ModelStore:
+    return ModelStore(
+        models_dir,
+        manifest_path=manifest,
+        config=DownloadConfig(**config) if config else None,
+        progress=Progress(),
+    )
+
+
+@click.group("models")
+def models() -> None:
+    """List, download, verify and import the model files the engine uses."""
+
+
+@models.command("list")
+@_store_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_(models_dir: Path | None, manifest: Path | None, as_json: bool) -> None:
+    """What is installed, whether it is verified, its size and licence."""
+    store = _store(models_dir, manifest)
+    rows = [store.status(name) for name in store.manifest.entries]
+    if as_json:
+        out = [
+            {
+                "name": s.entry.name,
+                "file": str(s.path),
+                "present": s.present,
+                "verified": s.verified,
+                "size": s.size if s.present else s.entry.size,
+                "licence": s.entry.licence,
+                "role": s.entry.role,
+                "safetensors": str(s.converted) if s.converted else None,
+            }
+            for s in rows
+        ]
+        click.echo(json.dumps({"models_dir": str(store.root), "models": out}, indent=2))
+        return
+    click.echo(f"model cache: {store.root}")
+    width = max(len(s.entry.name) for s in rows)
+    for s in rows:
+        state = "verified" if s.verified else ("unverified" if s.present else "missing")
+        size = s.size if s.present else s.entry.size
+        size_text = f"{size / MB:9.1f} MB" if size is not None else "        ? MB"
+        click.echo(f"{s.entry.name:<{width}}  {state:<10}  {size_text}  {s.entry.licence}")
+
+
+@models.command("download")
+@click.argument("names", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every model in the manifest.")
+@click.option("--pack", help="A named set, e.g. 'default' (what 'run' needs).")
+@click.option("--force", is_flag=True, help="Download again even if installed.")
+@click.option("--jobs", type=click.IntRange(1, 16), default=3, show_default=True)
+@click.option("--retries", type=click.IntRange(0, 20), default=4, show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True)
+@_store_options
+def download(
+    names: tuple[str, ...],
+    all_: bool,
+    pack: str | None,
+    force: bool,
+    jobs: int,
+    retries: int,
+    timeout: float,
+    models_dir: Path | None,
+    manifest: Path | None,
+) -> None:
+    """Fetch, verify and install models (resumable, retried, in parallel)."""
+    store = _store(models_dir, manifest, jobs=jobs, retries=retries, timeout_s=timeout)
+    wanted = list(names)
+    if all_:
+        wanted += list(store.manifest.entries)
+    if pack:
+        wanted += list(store.manifest.pack(pack))
+    if not wanted:
+        raise UserInputError(
+            "name the models to download, or use --all or --pack default "
+            f"(packs: {', '.join(sorted(store.manifest.packs))})"
+        )
+    wanted = list(dict.fromkeys(wanted))
+    paths = store.download(wanted, force=force)
+    for name in wanted:
+        click.echo(f"{name}: {paths[name]}")
+
+
+@models.command("verify")
+@click.argument("names", nargs=-1)
+@_store_options
+def verify(names: tuple[str, ...], models_dir: Path | None, manifest: Path | None) -> None:
+    """Hash every installed file (or NAMES), then load it and check its structure.
+
+    A file that fails is reported with both hashes and removed.
+    """
+    store = _store(models_dir, manifest)
+    targets = list(names) or [n for n in store.manifest.entries if store.is_installed(n)]
+    if not targets:
+        click.echo(f"no model files installed in {store.root}")
+        return
+    failed = []
+    for name in targets:
+        try:
+            result = store.verify(name)
+        except GhostEngineError as exc:
+            failed.append(name)
+            click.echo(f"{name}: FAILED: {exc}", err=True)
+            continue
+        note = " (hash pinned in the lock file)" if result.pinned else ""
+        conv = f", safetensors {result.converted.name}" if result.converted else ""
+        click.echo(f"{name}: ok sha256 {result.sha256}{conv}{note}")
+    if failed:
+        raise CheckpointError(
+            f"{len(failed)} of {len(targets)} model files failed verification "
+            f"({', '.join(failed)}); get them again with: {store.fix_command(failed)}"
+        )
+
+
+@models.command("path")
+@click.argument("name")
+@_store_options
+def path(name: str, models_dir: Path | None, manifest: Path | None) -> None:
+    """Print the file to load for NAME (fails with the fixing command when missing)."""
+    click.echo(str(_store(models_dir, manifest).path(name)))
+
+
+@models.command("import")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace files that are already installed.")
+@_store_options
+def import_(source: Path, force: bool, models_dir: Path | None, manifest: Path | None) -> None:
+    """Verify and install model files from a folder, a zip or one file (offline)."""
+    store = _store(models_dir, manifest)
+    report = import_models(store, source, force=force)
+    for name, dest in report.imported.items():
+        click.echo(f"{name}: imported as {dest}")
+    for name in report.already:
+        click.echo(f"{name}: already installed (use --force to replace)")
+    for name, message in report.failed.items():
+        click.echo(f"{name}: FAILED: {message}", err=True)
+    if report.failed:
+        raise CheckpointError(
+            f"{len(report.failed)} files from {source} were not imported "
+            f"({', '.join(report.failed)}); see the messages above"
+        )

@@ -1,0 +1,181 @@
+"""Choosing and loading the face models a `SwapConfig` asks for.
+
+The all-dlib setup (detector and recogniser "dlib", generator "passthrough" or
+"random") is fully offline and never opens the model store; everything else asks the
+store, which raises `ModelMissingError` naming the files and the command that gets them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ghost_engine.errors import InputFileNotFoundError, NoFaceError, UnsupportedMediaError
+from ghost_engine.face.config import SwapConfig
+from ghost_engine.face.generator import GeneratorRunner
+from ghost_engine.face.geometry import align_face, transform_points
+
+
+@dataclass
+class FaceModels:
+    """Everything the stage runs; `recognizer` (matching) and `id_encoder` may be None."""
+
+    detector: Any
+    recognizer: Any | None
+    id_encoder: Any | None
+    generator: GeneratorRunner
+    landmarks: Any
+
+
+class _LazyStore:
+    def __init__(self, config: SwapConfig, store: Any | None) -> None:
+        self.config = config
+        self._store = store
+
+    def get(self) -> Any:
+        if self._store is None:
+            from ghost_engine.models import ModelStore
+
+            self._store = ModelStore(self.config.models_dir)
+        return self._store
+
+    def require(self, name: str) -> Path:
+        return self.get().require([name], download=self.config.download)[name]
+
+
+def _onnx_session(path: Path, device: str) -> Any:
+    import onnxruntime
+
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda"):
+        providers.insert(0, "CUDAExecutionProvider")
+    return onnxruntime.InferenceSession(str(path), providers=providers)
+
+
+def _detector(config: SwapConfig, store: _LazyStore) -> Any:
+    kind = config.detector
+    if kind == "auto":
+        kind = "scrfd" if store.get().is_installed("scrfd_10g_bnkps") else "dlib"
+    if kind == "scrfd":
+        from ghost_engine.face.scrfd import ScrfdDetector
+
+        return ScrfdDetector(_onnx_session(store.require("scrfd_10g_bnkps"), config.device))
+    from ghost_engine.face.dlib_backend import DlibDetector
+
+    return DlibDetector()
+
+
+def _arcface(path: Path | None, config: SwapConfig) -> Any:
+    from ghost_engine import networks
+    from ghost_engine.face.recognizers import ArcFaceRecognizer
+    from ghost_engine.networks.fill import fill_module
+
+    if path is None:
+        module = fill_module(networks.build("arcface_iresnet100"))
+    else:
+        module = networks.load("arcface_iresnet100", path)
+    return ArcFaceRecognizer(module, config.device, config.batch_size)
+
+
+def _recognizers(config: SwapConfig, store: _LazyStore) -> tuple[Any | None, Any | None]:
+    """(matching recogniser, z_id encoder)."""
+    id_encoder = None
+    if config.generator == "ghost":
+        id_encoder = _arcface(store.require("arcface_iresnet100"), config)
+    elif config.generator == "random":
+        id_encoder = _arcface(None, config)
+    kind = config.recognizer
+    if kind == "auto":
+        s = store.get()
+        kind = next(
+            (
+                k
+                for k, n in (("arcface", "arcface_iresnet100"), ("glintr100", "glintr100"))
+                if s.is_installed(n)
+            ),
+            "dlib",
+        )
+    if kind == "arcface":
+        if config.generator == "ghost":
+            return id_encoder, id_encoder
+        return _arcface(store.require("arcface_iresnet100"), config), id_encoder
+    if kind == "glintr100":
+        from ghost_engine.face.recognizers import OnnxRecognizer
+
+        return OnnxRecognizer(_onnx_session(store.require("glintr100"), config.device)), id_encoder
+    from ghost_engine.face.recognizers import DlibRecognizer
+
+    return DlibRecognizer(), id_encoder
+
+
+def _generator(config: SwapConfig, store: _LazyStore) -> GeneratorRunner:
+    if config.generator == "passthrough":
+        return GeneratorRunner(None, config.device, config.batch_size)
+    from ghost_engine import networks
+    from ghost_engine.networks.fill import fill_module
+
+    name = f"G_unet_{config.generator_blocks}blocks"
+    if config.generator == "random":
+        module = fill_module(networks.build(name))
+    else:
+        module = networks.load(name, store.require(name))
+    return GeneratorRunner(module, config.device, config.batch_size)
+
+
+def _landmarks(config: SwapConfig, store: _LazyStore) -> Any:
+    offline = config.detector == "dlib" and config.recognizer == "dlib"
+    if not offline and store.get().is_installed("landmarks_2d106"):
+        from ghost_engine.face.landmarks106 import Landmarks106
+
+        return Landmarks106(_onnx_session(store.get().path("landmarks_2d106"), config.device))
+    from ghost_engine.face.dlib_backend import DlibLandmarks68
+
+    return DlibLandmarks68()
+
+
+def build_models(config: SwapConfig, store: Any | None = None) -> FaceModels:
+    """Load (or fill) every model the config needs."""
+    lazy = _LazyStore(config, store)
+    detector = _detector(config, lazy)
+    recognizer, id_encoder = _recognizers(config, lazy)
+    return FaceModels(
+        detector=detector,
+        recognizer=None if config.all_faces else recognizer,
+        id_encoder=id_encoder,
+        generator=_generator(config, lazy),
+        landmarks=_landmarks(config, lazy),
+    )
+
+
+def read_photo(path: Path) -> np.ndarray:
+    """An image file as RGB uint8, or a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileNotFoundError(f"photo not found: {path}; check the path")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise UnsupportedMediaError(
+            f"cannot read {path} as an image; use a JPEG, PNG, BMP or WebP photo"
+        )
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def photo_face(detector: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(224 crop, 5 points in the crop) of the best face of a photo, or NoFaceError."""
+    image = read_photo(path)
+    faces = detector([image])[0]
+    if not faces:
+        raise NoFaceError(f"no face found in {path}; use a photo where one face is clearly visible")
+    crop = align_face(image, faces[0].kps)
+    return crop.image, transform_points(faces[0].kps, crop.matrix)
+
+
+def person_embeddings(encoder: Any, detector: Any, photos: list[Path]) -> np.ndarray:
+    """Mean embedding of one person over several photos."""
+    crops, kps = zip(*(photo_face(detector, Path(p)) for p in photos), strict=True)
+    return encoder.embed(np.stack(crops), np.stack(kps)).mean(0)

@@ -1,0 +1,54 @@
+"""The face-swap stage's settings (the run command's face options), frozen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+GENERATORS = ("ghost", "random", "passthrough")
+DETECTORS = ("auto", "scrfd", "dlib")
+RECOGNIZERS = ("auto", "arcface", "glintr100", "dlib")
+SMOOTHING = ("window", "ema", "none")
+MASK_MODES = ("ghost", "adaptive")
+
+
+@dataclass(frozen=True)
+class SwapConfig:
+    """How the face-swap stage runs; validated on creation (bad values name the choices).
+
+    generator: "ghost" (the G_unet_<N>blocks checkpoint), "random" (fill-rule weights:
+    right architecture and cost, meaningless faces) or "passthrough" (the swap is the
+    aligned target crop itself). detector "auto" is SCRFD when its file is installed,
+    else dlib; recognizer (matching) "auto" is ArcFace, else glintr100, else dlib.
+    """
+
+    generator: str = "ghost"
+    generator_blocks: int = 2
+    detector: str = "auto"
+    recognizer: str = "auto"
+    smoothing: str = "window"
+    mask_mode: str = "ghost"
+    color_match: bool = False
+    all_faces: bool = False
+    similarity_threshold: float = 0.15
+    batch_size: int = 8
+    device: str = "cpu"
+    debug_overlay: bool = False
+    models_dir: Path | None = None
+    download: bool = False
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("generator", GENERATORS),
+            ("detector", DETECTORS),
+            ("recognizer", RECOGNIZERS),
+            ("smoothing", SMOOTHING),
+            ("mask_mode", MASK_MODES),
+        ):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        if self.generator_blocks not in (1, 2, 3):
+            raise ValueError(f"generator_blocks must be 1, 2 or 3; got {self.generator_blocks}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1; got {self.batch_size}")

@@ -1,0 +1,240 @@
+"""The face-swap stream stage: detect, track, match, smooth, align, swap, mask, paste.
+
+Frames go in and come out in order; the stage holds back only the look-ahead its
+smoothing needs (2 frames for `window`, none for `ema`/`none`). Each output frame gets
+`meta["faces_swapped"]`. See DESIGN.md section 3 for the GHOST behaviour reproduced.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ghost_engine.face.blend import color_match, paste_back
+from ghost_engine.face.builder import FaceModels, build_models, person_embeddings, photo_face
+from ghost_engine.face.config import SwapConfig
+from ghost_engine.face.geometry import align_face, transform_points
+from ghost_engine.face.mask import LAYOUTS, cheek_offset, face_mask, ghost_params, smooth_params
+from ghost_engine.face.matching import MatchConfig, TargetMatcher
+from ghost_engine.face.smoothing import make_smoother
+from ghost_engine.face.tracking import Tracker, TrackerConfig
+from ghost_engine.types import Face, Frame
+
+__all__ = ["SwapConfig", "SwapStage", "build_swap_stage"]
+
+STEPS = ("detect", "align", "identity", "generator", "landmarks", "mask", "paste")
+
+
+@dataclass
+class _Pending:
+    frame: Frame
+    faces: list[Face]
+    sources: dict[int, int]  # face index -> source index
+
+
+class _MaskState:
+    """Mask parameters per track: frozen per segment (ghost) or smoothed (adaptive)."""
+
+    def __init__(self, mode: str, momentum: float = 0.8) -> None:
+        self.mode = mode
+        self.momentum = momentum
+        self._state: dict[int, tuple[int, Any]] = {}  # track -> (last frame, params|offset)
+
+    def needs_target(self, track: int, frame_index: int) -> bool:
+        last = self._state.get(track)
+        return self.mode == "adaptive" or last is None or last[0] != frame_index - 1
+
+    def params(self, track: int, frame_index: int, offset: float | None):
+        last = self._state.get(track)
+        fresh = last is None or last[0] != frame_index - 1
+        if self.mode == "ghost":
+            p = ghost_params(offset) if fresh else last[1]
+            self._state[track] = (frame_index, p)
+            return p
+        smoothed = offset if fresh else self.momentum * last[1] + (1 - self.momentum) * offset
+        self._state[track] = (frame_index, smoothed)
+        return smooth_params(smoothed)
+
+
+class SwapStage:
+    """Implements `ghost_engine.types.StreamStage`; not thread-safe (one stream each)."""
+
+    name = "face-swap"
+
+    def __init__(
+        self,
+        config: SwapConfig,
+        models: FaceModels,
+        source_ids: np.ndarray | None,
+        references: np.ndarray | None,
+        fps: float = 30.0,
+    ) -> None:
+        self.config = config
+        self.models = models
+        self.source_ids = source_ids
+        similarity = None if models.recognizer is None else models.recognizer.similarity
+        self.tracker = Tracker(
+            similarity, TrackerConfig(link_similarity=config.similarity_threshold)
+        )
+        self.matcher = TargetMatcher(
+            MatchConfig(config.all_faces, config.similarity_threshold), similarity, references
+        )
+        self.smoother = make_smoother(config.smoothing, fps)
+        self.masks = _MaskState(config.mask_mode)
+        self.layout = LAYOUTS[models.landmarks.layout]
+        self._pending: deque[_Pending] = deque()
+        self._timings = dict.fromkeys(STEPS, 0.0)
+
+    @contextmanager
+    def _timed(self, step: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._timings[step] += time.perf_counter() - start
+
+    def timings(self) -> dict[str, float]:
+        """Seconds spent per sub-step so far."""
+        return dict(self._timings)
+
+    def close(self) -> None:
+        self._pending.clear()
+
+    # -- analysis: detect, embed, track, match ------------------------------------------
+
+    def _analyse(self, frames: list[Frame]) -> None:
+        with self._timed("detect"):
+            detections = self.models.detector([f.image for f in frames])
+        for frame, faces in zip(frames, detections, strict=True):
+            if faces and self.matcher.needs_embeddings:
+                with self._timed("align"):
+                    crops = [align_face(frame.image, f.kps) for f in faces]
+                with self._timed("identity"):
+                    kps = np.stack(
+                        [
+                            transform_points(f.kps, c.matrix)
+                            for f, c in zip(faces, crops, strict=True)
+                        ]
+                    )
+                    emb = self.models.recognizer.embed(np.stack([c.image for c in crops]), kps)
+                for face, e in zip(faces, emb, strict=True):
+                    face.embedding = e
+            self.tracker.update(frame.index, faces)
+            sources = self.matcher.assign(faces)
+            self.smoother.push(frame.index, {faces[i].track_id: faces[i].kps for i in sources})
+            self._pending.append(_Pending(frame, faces, sources))
+
+    # -- synthesis: align, swap, mask, paste --------------------------------------------
+
+    def _finish(self, items: list[_Pending]) -> list[Frame]:
+        jobs = []  # (item, face, source, crop)
+        for item in items:
+            smoothed = self.smoother.pop(item.frame.index)
+            for fi, src in item.sources.items():
+                face = item.faces[fi]
+                kps = smoothed.get(face.track_id, face.kps)
+                with self._timed("align"):
+                    jobs.append((item, face, src, align_face(item.frame.image, kps)))
+        if jobs:
+            crops = np.stack([j[3].image for j in jobs])
+            z = None if self.source_ids is None else self.source_ids[[j[2] for j in jobs]]
+            with self._timed("generator"):
+                swaps = self.models.generator(crops, z)
+            for (item, face, _, crop), swap in zip(jobs, swaps, strict=True):
+                self._blend(item.frame, face, crop, swap)
+        out = []
+        for item in items:
+            item.frame.meta["faces_swapped"] = len(item.sources)
+            if self.config.debug_overlay:
+                _draw_overlay(item.frame.image, item.faces)
+            out.append(item.frame)
+        return out
+
+    def _blend(self, frame: Frame, face: Face, crop, swap: np.ndarray) -> None:
+        track = face.track_id if face.track_id is not None else -1
+        with self._timed("landmarks"):
+            swap_lm = self.models.landmarks(swap[None])[0]
+            offset = None
+            if self.masks.needs_target(track, frame.index):
+                target_lm = self.models.landmarks(crop.image[None])[0]
+                offset = cheek_offset(swap_lm, target_lm, self.layout)
+        with self._timed("mask"):
+            params = self.masks.params(track, frame.index, offset)
+            mask = face_mask(swap_lm, params, self.layout)
+            if self.config.color_match:
+                swap = color_match(swap, crop.image, mask)
+        with self._timed("paste"):
+            paste_back(frame.image, swap, mask, crop.matrix)
+
+    # -- StreamStage ----------------------------------------------------------------------
+
+    def process(self, frames: list[Frame]) -> list[Frame]:
+        if not frames:
+            return []
+        self._analyse(frames)
+        ready = []
+        while len(self._pending) > self.smoother.lookahead:
+            ready.append(self._pending.popleft())
+        return self._finish(ready)
+
+    def flush(self) -> list[Frame]:
+        ready = list(self._pending)
+        self._pending.clear()
+        return self._finish(ready)
+
+
+def _draw_overlay(image: np.ndarray, faces: list[Face]) -> None:
+    for face in faces:
+        x1, y1, x2, y2 = (int(v) for v in face.box)
+        cv2.rectangle(image, (x1, y1), (x2, y2), (0, 255, 0), 2)
+        for x, y in face.kps:
+            cv2.circle(image, (int(x), int(y)), 3, (255, 0, 0), -1)
+        label = f"{face.track_id}:{face.score:.2f}"
+        cv2.putText(
+            image, label, (x1, max(y1 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1
+        )
+
+
+def build_swap_stage(
+    config: SwapConfig,
+    sources: Sequence[Sequence[Path]],
+    target_faces: Sequence[Path] = (),
+    *,
+    store: Any | None = None,
+    fps: float = 30.0,
+) -> SwapStage:
+    """The stage for `config`: one inner list of photos per source person (their
+    identities averaged); the i-th reference photo in `target_faces` gets the i-th source.
+
+    Raises NoFaceError (naming the photo), ModelMissingError, InputFileNotFoundError or
+    UnsupportedMediaError.
+    """
+    if not sources or any(len(p) == 0 for p in sources):
+        raise ValueError("give at least one photo for every source person")
+    models = build_models(config, store)
+    source_ids = None
+    if models.id_encoder is not None:
+        source_ids = np.stack(
+            [person_embeddings(models.id_encoder, models.detector, list(p)) for p in sources]
+        ).astype(np.float32)
+    else:
+        for person in sources:
+            for photo in person:
+                photo_face(models.detector, Path(photo))
+    references = None
+    if target_faces and not config.all_faces:
+        references = np.stack(
+            [person_embeddings(models.recognizer, models.detector, [Path(t)]) for t in target_faces]
+        )
+    elif target_faces:
+        for photo in target_faces:
+            photo_face(models.detector, Path(photo))
+    return SwapStage(config, models, source_ids, references, fps)

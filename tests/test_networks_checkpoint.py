@@ -163,3 +163,34 @@ def test_missing_and_corrupt_files(tmp_path: Path) -> None:
     torch.save([torch.zeros(2)], notdict)
     with pytest.raises(CheckpointError, match="expected a state dict"):
         read_state_dict(notdict)
+
+
+def test_convert_command(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "backbone.pth"
+    torch.save(fill_module(networks.build("arcface_iresnet18")).state_dict(), path)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ghost_engine",
+            "convert",
+            str(path),
+            "--network",
+            "arcface_iresnet18",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "backbone.safetensors").is_file()
+    bad = subprocess.run(
+        [sys.executable, "-m", "ghost_engine", "convert", str(path), "--network", "D_unet"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 4
+    assert bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+    assert "looks like an ArcFace iresnet18" in bad.stderr

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ghost_engine import __version__
 from ghost_engine.errors import OutputError
@@ -143,7 +144,15 @@ def _attempt(
     return hasher.hexdigest(), size
 
 
-def _copy(response, part, hasher, have, label, config, progress) -> int:
+def _copy(
+    response: http.client.HTTPResponse,
+    part: Path,
+    hasher: Any,
+    have: int,
+    label: str,
+    config: DownloadConfig,
+    progress: Progress,
+) -> int:
     """Append the response body to `part`, hashing as it goes; returns the part's size."""
     size = have
     try:
@@ -167,7 +176,7 @@ def _copy(response, part, hasher, have, label, config, progress) -> int:
             progress.advance(label, len(block))
 
 
-def _range_starts_at(response, have: int) -> bool:
+def _range_starts_at(response: http.client.HTTPResponse, have: int) -> bool:
     """For a 206 answer, check the server resumed exactly where the part ends."""
     if response.status != 206:
         return have == 0
@@ -179,7 +188,7 @@ def _range_starts_at(response, have: int) -> bool:
     return start == have
 
 
-def _http_error(exc: urllib.error.HTTPError, part: Path, have: int, hasher) -> tuple[str, int]:
+def _http_error(exc: urllib.error.HTTPError, part: Path, have: int, hasher: Any) -> tuple[str, int]:
     exc.close()
     if exc.code == 416 and have:
         total = exc.headers.get("Content-Range", "").rpartition("/")[2]

@@ -21,10 +21,16 @@ class ModelIntegrityError(CheckpointError):
         self.name = name
         self.expected = expected
         self.actual = actual
+        hint = (
+            f" If the published file really changed, delete the {name!r} entry from the lock "
+            f"file first."
+            if "lock file" in where
+            else ""
+        )
         super().__init__(
             f"{name}: {path} is corrupt or not the published file: SHA-256 {actual}, "
             f"expected {expected} (from {where}). The file was removed and will not be "
-            f"used; download it again with: ghost-engine models download {name}"
+            f"used; download it again with: ghost-engine models download {name}.{hint}"
         )
 
 

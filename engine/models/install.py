@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 INCOMING = ".incoming"
 
 
-def install_part(store: ModelStore, entry: ModelEntry, part: Path, sha256: str, origin: str):
+def install_part(
+    store: ModelStore, entry: ModelEntry, part: Path, sha256: str, origin: str
+) -> VerifyResult:
     """Check a complete `part` (hash, then structure) and move it to its final name.
 
     A bad file is removed and ModelIntegrityError / CheckpointError raised; a good one is
@@ -90,7 +92,7 @@ def verify_installed(store: ModelStore, name: str) -> VerifyResult:
     return VerifyResult(name, path, sha, pinned, converted)
 
 
-def download_models(store: ModelStore, names: list[str], *, force: bool = False) -> dict:
+def download_models(store: ModelStore, names: list[str], *, force: bool = False) -> dict[str, Path]:
     """Download the named models in parallel; one error names every failure."""
     for name in names:
         store.entry(name)
@@ -115,20 +117,25 @@ def download_models(store: ModelStore, names: list[str], *, force: bool = False)
 def download_one(store: ModelStore, entry: ModelEntry) -> VerifyResult:
     """Fetch one entry (or its archive), verify it and install it."""
     store.root.mkdir(parents=True, exist_ok=True)
-    if entry.archive is None:
-        part = store.root / f"{entry.file}.part"
-        got = fetch(
-            store.urls(entry),
-            part,
-            label=entry.file,
-            config=store.config,
-            progress=store.progress,
-            expected_size=entry.size or _pinned_size(store, entry.name),
-        )
-        result = install_part(store, entry, part, got.sha256, got.url)
-    else:
-        result = _download_from_archive(store, entry)
-    store.progress.finish(entry.file, f"verified, installed as {result.path}")
+    label = entry.download_file
+    try:
+        if entry.archive is None:
+            part = store.root / f"{entry.file}.part"
+            got = fetch(
+                store.urls(entry),
+                part,
+                label=label,
+                config=store.config,
+                progress=store.progress,
+                expected_size=entry.size or _pinned_size(store, entry.name),
+            )
+            result = install_part(store, entry, part, got.sha256, got.url)
+        else:
+            result = _download_from_archive(store, entry)
+    except GhostEngineError:
+        store.progress.finish(label, "failed")
+        raise
+    store.progress.finish(label, f"verified, installed as {result.path}")
     return result
 
 
@@ -172,7 +179,9 @@ def _pinned_size(store: ModelStore, key: str) -> int | None:
     return int(entry["size"]) if entry and entry.get("size") is not None else None
 
 
-def _stamp(store, entry, path: Path, sha: str, converted: Path | None) -> None:
+def _stamp(
+    store: ModelStore, entry: ModelEntry, path: Path, sha: str, converted: Path | None
+) -> None:
     conv_stamp = FileStamp.of(converted, sha256_file(converted)) if converted else None
     store.records.set_stamp(entry.name, FileStamp.of(path, sha), conv_stamp)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+
 from ghost_engine.errors import CheckpointError, GhostEngineError, UserInputError
 from ghost_engine.models import (
     DownloadConfig,
@@ -86,9 +87,23 @@ def list_(models_dir: Path | None, manifest: Path | None, as_json: bool) -> None
 @click.option("--all", "all_", is_flag=True, help="Every model in the manifest.")
 @click.option("--pack", help="A named set, e.g. 'default' (what 'run' needs).")
 @click.option("--force", is_flag=True, help="Download again even if installed.")
-@click.option("--jobs", type=click.IntRange(1, 16), default=3, show_default=True)
-@click.option("--retries", type=click.IntRange(0, 20), default=4, show_default=True)
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True)
+@click.option(
+    "--jobs", type=click.IntRange(1, 16), default=3, show_default=True, help="Files at once."
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 20),
+    default=4,
+    show_default=True,
+    help="Further attempts per URL (waits 1, 2, 4... s between them).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for a connection or for the next bytes.",
+)
 @_store_options
 def download(
     names: tuple[str, ...],

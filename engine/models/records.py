@@ -76,6 +76,7 @@ class FileStamp:
 
     @classmethod
     def of(cls, path: Path, sha256: str) -> FileStamp:
+        """The stamp of `path` now, for a file whose hash was just computed."""
         st = path.stat()
         return cls(sha256=sha256, size=st.st_size, mtime_ns=st.st_mtime_ns)
 
@@ -88,10 +89,12 @@ class FileStamp:
         return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
 
     def to_json(self) -> dict:
+        """The JSON form stored in `.verified.json`."""
         return {"sha256": self.sha256, "size": self.size, "mtime_ns": self.mtime_ns}
 
     @classmethod
     def from_json(cls, raw: dict | None) -> FileStamp | None:
+        """Inverse of `to_json`; None when nothing was stamped."""
         if not raw:
             return None
         return cls(sha256=raw["sha256"], size=int(raw["size"]), mtime_ns=int(raw["mtime_ns"]))

@@ -1,0 +1,1 @@
+"""Benchmarks: per-stage and end-to-end throughput, memory, charts."""

@@ -79,7 +79,9 @@ def run_pipeline(
     if config.batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {config.batch_size}")
     shared = _Shared()
-    names = ["decode", *[_stage_name(s, i) for i, s in enumerate(stages)], "encode"]
+    labels = [str(getattr(s, "name", None) or "stage") for s in stages]
+    unique = [lab if labels.count(lab) == 1 else f"{lab}#{i}" for i, lab in enumerate(labels)]
+    names = ["decode", *unique, "encode"]
     stats = PipelineStats(steps={n: StageStats() for n in names})
     queues = [queue.Queue(maxsize=config.queue_batches) for _ in range(len(stages) + 1)]
     workers = [_thread("decode", _read, source, queues[0], shared, config, stats.steps["decode"])]
@@ -104,10 +106,6 @@ def run_pipeline(
     if shared.error is not None:
         raise shared.error
     return stats
-
-
-def _stage_name(stage: StreamStage, i: int) -> str:
-    return str(getattr(stage, "name", None) or f"stage{i}")
 
 
 def _thread(name: str, target: Callable, *args: object) -> threading.Thread:

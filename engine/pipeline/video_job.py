@@ -20,7 +20,7 @@ from ghost_engine.pipeline.runner import PipelineConfig, PipelineStats, run_pipe
 from ghost_engine.types import StreamStage
 from ghost_engine.video.encode import EncodeSettings
 from ghost_engine.video.journal import JOURNAL_NAME, Journal
-from ghost_engine.video.mux import TimeRange, mux_output, muxer_for, supported_codecs
+from ghost_engine.video.mux import CONTAINERS, TimeRange, mux_output, muxer_for
 from ghost_engine.video.output import (
     check_output_path,
     commit,
@@ -28,16 +28,29 @@ from ghost_engine.video.output import (
     temp_path_for,
     work_dir_for,
 )
-from ghost_engine.video.reader import VideoInfo, probe_video, read_frames, validate_range
+from ghost_engine.video.reader import (
+    VideoInfo,
+    count_frames,
+    probe_video,
+    read_frames,
+    validate_range,
+)
 from ghost_engine.video.segments import SegmentPlan, SegmentWriter
 
 _log = logging.getLogger(__name__)
 
-# --codec name -> codec name as muxers list it
-_STORED_AS = {"h264": "h264", "hevc": "hevc", "vp9": "vp9", "av1": "av1"}
-_STORED_AS |= {"prores": "prores", "ffv1": "ffv1"}
-# Segment files: NUT keeps any time base exactly; MOV for ProRes; Matroska as a last resort.
-_SEGMENT_CONTAINERS = (("nut", ".nut"), ("mov", ".mov"), ("matroska", ".mkv"))
+# --codec -> output muxers that store it (tried; FFmpeg lists some it then refuses)
+_OUTPUTS_FOR = {
+    "h264": ("mp4", "mov", "matroska", "avi", "nut"),
+    "hevc": ("mp4", "mov", "matroska", "nut"),
+    "vp9": ("mp4", "matroska", "webm", "nut"),
+    "av1": ("mp4", "matroska", "webm", "nut"),
+    "prores": ("mov", "matroska"),
+    "ffv1": ("matroska", "avi", "nut"),
+}
+# Segment files: MP4/MOV keep the input's timestamps and decode order exactly (Matroska
+# rounds to milliseconds and drops the first packets' dts); MOV only for ProRes.
+_SEGMENT_FORMAT = {"prores": ("mov", ".mov")}
 
 
 @dataclass(frozen=True)
@@ -63,11 +76,11 @@ def check_video_job(job: VideoJob) -> VideoInfo:
         raise UserInputError(f"segment length must be > 0 seconds, got {job.segment_s}")
     check_output_path(job.output)
     fmt = muxer_for(job.output)
-    encoder, _, _ = job.encode.resolve()
-    if _STORED_AS[job.encode.codec] not in supported_codecs(fmt):
+    job.encode.resolve()
+    if fmt not in _OUTPUTS_FOR[job.encode.codec]:
         raise OutputError(
             f"--codec {job.encode.codec} cannot be stored in a {job.output.suffix} file; "
-            "use .mkv or .mov, or another codec"
+            f"use one of: {', '.join(_suffixes(_OUTPUTS_FOR[job.encode.codec]))}"
         )
     if job.output.resolve() == Path(job.target).resolve():
         raise OutputError(f"output {job.output} would overwrite the input; choose another name")
@@ -89,10 +102,16 @@ def run_video(job: VideoJob, stages: Sequence[StreamStage], report: RunReport) -
     report.resumed_frames = journal.frames
     plan = SegmentPlan(job.time_range.start_s, job.segment_s, info.time_base)
     writer = _segment_writer(job, info, work, journal, plan)
-    begin = plan.start_s(writer.first_pending)
+    begin, first_index = job.time_range.start_s, 0
     if writer.first_pending > 0:
-        begin = max(job.time_range.start_s, begin - job.warmup_s)
-    frames = read_frames(job.target, start_s=begin or None, end_s=job.time_range.end_s)
+        # Replay a little before the resume point so look-ahead stages see the same
+        # neighbours, numbered as in an uninterrupted run (stages use frame indices).
+        boundary = plan.start_s(writer.first_pending)
+        begin = max(job.time_range.start_s, boundary - job.warmup_s)
+        first_index = journal.frames - count_frames(job.target, begin, boundary)
+    frames = read_frames(
+        job.target, start_s=begin or None, end_s=job.time_range.end_s, first_index=first_index
+    )
     progress = Progress(_expected_frames(info, job, journal), job.progress)
     try:
         stats = run_pipeline(frames, stages, writer, job.pipeline, on_frame=progress)
@@ -114,6 +133,10 @@ def run_video(job: VideoJob, stages: Sequence[StreamStage], report: RunReport) -
     return report
 
 
+def _suffixes(formats: tuple[str, ...]) -> list[str]:
+    return [suffix for suffix, fmt in CONTAINERS.items() if fmt in formats]
+
+
 def _open_journal(job: VideoJob, work: Path, fingerprint: dict) -> Journal:
     if job.resume and (work / JOURNAL_NAME).is_file():
         journal = Journal.load(work, fingerprint)
@@ -132,10 +155,7 @@ def _open_journal(job: VideoJob, work: Path, fingerprint: dict) -> Journal:
 def _segment_writer(
     job: VideoJob, info: VideoInfo, work: Path, journal: Journal, plan: SegmentPlan
 ) -> SegmentWriter:
-    codec = _STORED_AS[job.encode.codec]
-    fmt, suffix = next(
-        (f, s) for f, s in _SEGMENT_CONTAINERS if f == "matroska" or codec in supported_codecs(f)
-    )
+    fmt, suffix = _SEGMENT_FORMAT.get(job.encode.codec, ("mp4", ".mp4"))
     return SegmentWriter(
         work,
         journal,

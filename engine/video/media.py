@@ -72,7 +72,10 @@ def open_input(path: Path) -> av.container.InputContainer:
             f"{path} is not an image or video FFmpeg can read (invalid data)"
         ) from exc
     except av.error.FFmpegError as exc:
-        raise UnsupportedMediaError(f"cannot open {path} as media: {exc}") from exc
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UnsupportedMediaError(
+            f"cannot open {path} as media ({reason}); the file may be truncated or damaged"
+        ) from exc
 
 
 def _stream_kinds(container: av.container.InputContainer) -> str:

@@ -140,6 +140,8 @@ def _video_packets(segments: list[Path], target: av.stream.Stream) -> Iterator[a
             for packet in c.demux(c.streams.video[0]):
                 if packet.size == 0:
                     continue
+                if packet.dts is None:
+                    packet.dts = packet.pts  # Matroska segments: intra-only FFV1
                 packet.stream = target
                 yield packet
 
@@ -152,8 +154,8 @@ def _copied_packets(
             continue
         tb = packet.time_base
         t = float(packet.pts * tb)
-        if t < time_range.start_s - 1e-6:
-            continue
+        if time_range.start_s > 0 and t + float((packet.duration or 0) * tb) <= time_range.start_s:
+            continue  # wholly before the range (priming packets before 0 are kept)
         if time_range.end_s is not None and t >= time_range.end_s - 1e-6:
             break
         shift = round(Fraction(time_range.start_s) / tb)

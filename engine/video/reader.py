@@ -109,6 +109,19 @@ def read_frames(
             index += 1
 
 
+def count_frames(path: Path, start_s: float, end_s: float) -> int:
+    """Frames with `start_s <= time < end_s`, counted from packets (no decoding)."""
+    with open_input(path) as container:
+        stream = _video_stream(container, path)
+        tb = stream.time_base or Fraction(1, 90000)
+        container.seek(int(start_s / tb), stream=stream, backward=True, any_frame=False)
+        count = 0
+        for packet in container.demux(stream):
+            if packet.pts is not None and start_s - 1e-6 <= packet.pts * tb < end_s - 1e-6:
+                count += 1
+        return count
+
+
 def _video_stream(container: av.container.InputContainer, path: Path) -> av.VideoStream:
     if not container.streams.video:
         kinds = ", ".join(s.type for s in container.streams) or "none"

@@ -2,7 +2,9 @@
 
 Frames go in and come out in order; the stage holds back only the look-ahead its
 smoothing needs (2 frames for `window`, none for `ema`/`none`). Each output frame gets
-`meta["faces_swapped"]`. See DESIGN.md section 3 for the GHOST behaviour reproduced.
+`meta["faces_swapped"]` and `meta["faces"]` (per detected face: box, score, track_id,
+source index or None, and for swapped faces the crop matrix and the 224 mask).
+See DESIGN.md section 3 for the GHOST behaviour reproduced.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,13 @@ import cv2
 import numpy as np
 
 from ghost_engine.face.blend import color_match, paste_back
-from ghost_engine.face.builder import FaceModels, build_models, person_embeddings, photo_face
+from ghost_engine.face.builder import (
+    FaceModels,
+    build_models,
+    person_embeddings,
+    photo_face,
+    read_photo,
+)
 from ghost_engine.face.config import SwapConfig
 from ghost_engine.face.geometry import align_face, transform_points
 from ghost_engine.face.mask import LAYOUTS, cheek_offset, face_mask, ghost_params, smooth_params
@@ -38,6 +46,8 @@ class _Pending:
     frame: Frame
     faces: list[Face]
     sources: dict[int, int]  # face index -> source index
+    # face index -> {"matrix": frame->crop 2x3, "mask": (224, 224) float32} once pasted
+    blends: dict[int, dict] = field(default_factory=dict)
 
 
 class _MaskState:
@@ -135,30 +145,42 @@ class SwapStage:
     # -- synthesis: align, swap, mask, paste --------------------------------------------
 
     def _finish(self, items: list[_Pending]) -> list[Frame]:
-        jobs = []  # (item, face, source, crop)
+        jobs = []  # (item, face index, source, crop)
         for item in items:
             smoothed = self.smoother.pop(item.frame.index)
             for fi, src in item.sources.items():
                 face = item.faces[fi]
                 kps = smoothed.get(face.track_id, face.kps)
                 with self._timed("align"):
-                    jobs.append((item, face, src, align_face(item.frame.image, kps)))
+                    jobs.append((item, fi, src, align_face(item.frame.image, kps)))
         if jobs:
             crops = np.stack([j[3].image for j in jobs])
             z = None if self.source_ids is None else self.source_ids[[j[2] for j in jobs]]
             with self._timed("generator"):
                 swaps = self.models.generator(crops, z)
-            for (item, face, _, crop), swap in zip(jobs, swaps, strict=True):
-                self._blend(item.frame, face, crop, swap)
+            for (item, fi, _, crop), swap in zip(jobs, swaps, strict=True):
+                mask = self._blend(item.frame, item.faces[fi], crop, swap)
+                item.blends[fi] = {"matrix": crop.matrix, "mask": mask}
         out = []
         for item in items:
             item.frame.meta["faces_swapped"] = len(item.sources)
+            item.frame.meta["faces"] = [
+                {
+                    "box": f.box,
+                    "score": f.score,
+                    "track_id": f.track_id,
+                    "source": item.sources.get(i),
+                    **item.blends.get(i, {}),
+                }
+                for i, f in enumerate(item.faces)
+            ]
             if self.config.debug_overlay:
                 _draw_overlay(item.frame.image, item.faces)
             out.append(item.frame)
         return out
 
-    def _blend(self, frame: Frame, face: Face, crop, swap: np.ndarray) -> None:
+    def _blend(self, frame: Frame, face: Face, crop, swap: np.ndarray) -> np.ndarray:
+        """Mask, colour-match and paste one swap; returns the mask used."""
         track = face.track_id if face.track_id is not None else -1
         with self._timed("landmarks"):
             swap_lm = self.models.landmarks(swap[None])[0]
@@ -173,6 +195,7 @@ class SwapStage:
                 swap = color_match(swap, crop.image, mask)
         with self._timed("paste"):
             paste_back(frame.image, swap, mask, crop.matrix)
+        return mask
 
     # -- StreamStage ----------------------------------------------------------------------
 
@@ -219,6 +242,8 @@ def build_swap_stage(
     """
     if not sources or any(len(p) == 0 for p in sources):
         raise ValueError("give at least one photo for every source person")
+    for photo in [*(p for person in sources for p in person), *target_faces]:
+        read_photo(Path(photo))  # unreadable files fail before any model loads
     models = build_models(config, store)
     source_ids = None
     if models.id_encoder is not None:

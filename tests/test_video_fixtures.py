@@ -116,15 +116,25 @@ def stream_seconds(path: Path, kind: str) -> float:
 
 
 class MarkStage:
-    """Inverts a corner patch, marks even frames as having a face, holds `delay` back."""
+    """Inverts a corner patch, marks even frames as having a face, holds `delay` back;
+    raises `error` when frame `fail_at` arrives (an interrupted run of the same stage)."""
 
     name = "mark"
 
-    def __init__(self, delay: int = 0, sleep_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        delay: int = 0,
+        sleep_s: float = 0.0,
+        fail_at: int | None = None,
+        error: BaseException | None = None,
+    ) -> None:
         self.delay, self.sleep_s = delay, sleep_s
+        self.fail_at, self.error = fail_at, error
         self._held: list[Frame] = []
 
     def process(self, frames: list[Frame]) -> list[Frame]:
+        if self.fail_at is not None and any(f.index >= self.fail_at for f in frames):
+            raise self.error or RuntimeError(f"failing at frame {self.fail_at}")
         for f in frames:
             img = f.image.copy()
             img[:8, :8] = 255 - img[:8, :8]

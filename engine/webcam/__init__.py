@@ -1,0 +1,1 @@
+"""Realtime swapping from a camera: latest-frame capture, causal stages, live controls."""

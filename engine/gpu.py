@@ -50,7 +50,8 @@ def require_nvcodec() -> ModuleType:
 def cuda_available() -> bool:
     """True when a CUDA device can actually be used (driver present, one device or more).
 
-    Checked through torch when it has CUDA, else through CuPy; never raises.
+    Checked through torch when it has CUDA, else through CuPy (whose device query raises
+    its CUDARuntimeError when there is no driver, which means "no").
     """
     try:
         import torch
@@ -61,6 +62,9 @@ def cuda_available() -> bool:
         pass
     try:
         cupy = importlib.import_module("cupy")
+    except ImportError:
+        return False
+    try:
         return int(cupy.cuda.runtime.getDeviceCount()) > 0
-    except Exception:  # noqa: BLE001 - any failure here means "no usable device"
+    except cupy.cuda.runtime.CUDARuntimeError:
         return False

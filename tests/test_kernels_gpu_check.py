@@ -1,0 +1,70 @@
+"""The GPU check script's logic on a CPU: kernels under the simulator, report on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "gpu_check.py"
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_its_cpu_logic_and_writes_the_report(media, tmp_path):
+    env = dict(os.environ)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--out",
+            str(tmp_path),
+            "--device",
+            "cpu",
+            "--simulate",
+            "--tiny",
+            "--video",
+            str(media / "videos" / "nggyup.mp4"),
+            "--sections",
+            "kernels,nvdec,end_to_end",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    kernels = report["sections"]["kernels"]
+    assert kernels["status"] == "ok", kernels
+    assert kernels["backend"] == "simulator"
+    assert kernels["frames_from"].endswith("nggyup.mp4")
+    assert set(kernels["max_abs_diff"]) == {
+        "nv12_to_rgb",
+        "letterbox_levels",
+        "warp_affine_batch",
+        "fill_hull",
+        "erode_zero_border",
+        "gaussian_blur",
+        "blend_inverse_warp",
+    }
+    assert kernels["within_one_level"] is True
+    assert kernels["max_abs_diff"]["nv12_to_rgb"] == 0
+    assert report["sections"]["nvdec"]["status"] == "skipped"
+    assert "PyNvVideoCodec" in report["sections"]["nvdec"]["reason"]
+    assert report["sections"]["end_to_end"]["status"] == "not implemented"
+    assert "kernels" in (tmp_path / "summary.txt").read_text()
+
+
+def test_gpu_check_rejects_unknown_sections(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--sections", "kernels,warp9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "warp9" in proc.stderr

@@ -1,0 +1,55 @@
+"""Lazy GPU imports: clear errors naming the extra, and the driver-less PyNvVideoCodec case."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+import pytest
+
+from ghost_engine import gpu
+from ghost_engine.errors import GhostEngineError, OptionalDependencyError
+
+
+def _hide(monkeypatch, name: str) -> None:
+    monkeypatch.setitem(sys.modules, name, None)  # makes `import name` raise ImportError
+
+
+def test_require_cupy_names_the_extra(monkeypatch):
+    _hide(monkeypatch, "cupy")
+    with pytest.raises(OptionalDependencyError, match=r"cupy-cuda12x.*ghost-engine\[cuda\]"):
+        gpu.require_cupy()
+
+
+def test_require_nvcodec_missing_package(monkeypatch):
+    _hide(monkeypatch, "PyNvVideoCodec")
+    with pytest.raises(OptionalDependencyError, match="PyNvVideoCodec") as info:
+        gpu.require_nvcodec()
+    assert isinstance(info.value, ImportError) and info.value.exit_code == 6
+
+
+def test_require_nvcodec_without_driver_is_reported_not_raised_raw(monkeypatch):
+    real = importlib.import_module
+
+    def fake_import(name, *args, **kwargs):
+        if name == "PyNvVideoCodec":
+            raise RuntimeError("Failed to load libnvcuvid.so.1")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(gpu.importlib, "import_module", fake_import)
+    with pytest.raises(GhostEngineError, match="NVIDIA driver.*libnvcuvid"):
+        gpu.require_nvcodec()
+
+
+def test_require_numba_cuda_returns_the_module():
+    module = gpu.require_numba_cuda()
+    assert isinstance(module, types.ModuleType) and hasattr(module, "jit")
+
+
+def test_cuda_available_is_false_without_a_device(monkeypatch):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    _hide(monkeypatch, "cupy")
+    assert gpu.cuda_available() is False

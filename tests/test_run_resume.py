@@ -96,12 +96,15 @@ def test_failed_run_resumes_from_finished_segments(tmp_path, clip) -> None:
     stages = [MarkStage(delay=3, fail_at=80, error=NoFaceError("stop here"))]
     with pytest.raises(NoFaceError):
         ghost_engine.swap_video(clip, [], out, stages=stages, **OPTS)
-    assert not out.exists() and _segments_done(work_dir_for(out)) == 3  # frames 0..74
+    # frames 0..74 fill three segments; how many the sink finished before the stop
+    # reached it depends on thread timing
+    done = _segments_done(work_dir_for(out))
+    assert not out.exists() and 1 <= done <= 3
 
     report = ghost_engine.swap_video(
         clip, [], out, stages=[MarkStage(delay=3)], resume=True, **OPTS
     )
-    assert report.resumed_segments == 3 and report.resumed_frames == 75
+    assert report.resumed_segments == done and report.resumed_frames == 25 * done
     _assert_same(out, ref)
 
 
@@ -119,7 +122,7 @@ def test_without_resume_a_stale_work_folder_is_replaced(tmp_path, clip) -> None:
     out = tmp_path / "out.mkv"
     with pytest.raises(NoFaceError):
         ghost_engine.swap_video(clip, [], out, stages=[_failing(60)], **OPTS)
-    assert _segments_done(work_dir_for(out)) == 2
+    assert _segments_done(work_dir_for(out)) >= 1
     report = ghost_engine.swap_video(clip, [], out, stages=[MarkStage()], **OPTS)
     assert report.resumed_segments == 0 and report.frames == 125
     assert not work_dir_for(out).exists()

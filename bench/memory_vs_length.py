@@ -42,14 +42,15 @@ with open(sys.argv[1], "w") as fh:
 
 def loop_clip(source: Path, dest: Path, frames: int) -> None:
     """Re-encode `source` looped until `frames` frames (x264 ultrafast, fresh timestamps)."""
+    with av.open(str(source)) as src:
+        width, height = src.streams.video[0].width, src.streams.video[0].height
     with av.open(str(dest), "w") as out:
         stream = out.add_stream("libx264", rate=30, options={"preset": "ultrafast", "crf": "20"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         written = 0
         while written < frames:
             with av.open(str(source)) as src:
-                vs = src.streams.video[0]
-                stream.width, stream.height, stream.pix_fmt = vs.width, vs.height, "yuv420p"
-                for vf in src.decode(vs):
+                for vf in src.decode(src.streams.video[0]):
                     if written >= frames:
                         break
                     frame = vf.reformat(format="yuv420p")

@@ -1,0 +1,142 @@
+"""What each exportable model looks like from outside: inputs, outputs, fp32 regions.
+
+Described as data so the exporter, the parity check and the TensorRT profiles read one
+source instead of guessing from a graph's node names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ghost_engine.errors import UserInputError
+
+BATCH = "batch"
+
+
+@dataclass(frozen=True)
+class IOSpec:
+    """One input or output: name, shape (`BATCH` or a symbolic name for dynamic axes)
+    and, for inputs, the range fresh random test values are drawn from."""
+
+    name: str
+    shape: tuple[int | str, ...]
+    low: float = -1.0
+    high: float = 1.0
+
+    def dynamic_axes(self) -> dict[int, str]:
+        return {i: d for i, d in enumerate(self.shape) if isinstance(d, str)}
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """An exportable model.
+
+    `network` is the registry name built from PyTorch, or None for models that already
+    come as ONNX (`manifest_name` names their file in the model store). `fp32_ops` and
+    `fp32_scopes` say which nodes the fp16 variant keeps in fp32: op types, and markers
+    that the export modules put into node names (see `torch_modules.Fp32Region`).
+    `check_size` replaces symbolic spatial axes in parity checks (smaller is faster).
+    """
+
+    name: str
+    inputs: tuple[IOSpec, ...]
+    outputs: tuple[IOSpec, ...]
+    network: str | None = None
+    manifest_name: str | None = None
+    fp32_ops: tuple[str, ...] = ()
+    fp32_scopes: tuple[str, ...] = ()
+    check_size: tuple[tuple[str, int], ...] = ()
+    description: str = ""
+
+    @property
+    def from_onnx(self) -> bool:
+        return self.network is None
+
+
+# Normalisation statistics overflow in fp16 (TensorRT recommends fp32 for them), so every
+# spec keeps InstanceNormalization in fp32; the SR net also keeps its explicit batch
+# statistics and its local-importance pooling (exp(12) > fp16 max) in fp32.
+_NORM_OPS = ("InstanceNormalization",)
+_FP32_SCOPE = "fp32_region"
+
+_GENERATOR_IO = dict(
+    inputs=(
+        IOSpec("target", (BATCH, 3, 256, 256), -1.0, 1.0),
+        IOSpec("z_id", (BATCH, 512), -2.0, 2.0),
+    ),
+    outputs=(IOSpec("swap", (BATCH, 3, 256, 256)),),
+    fp32_ops=_NORM_OPS,
+)
+
+_SPECS: dict[str, ExportSpec] = {
+    s.name: s
+    for s in (
+        *(
+            ExportSpec(
+                f"G_unet_{k}blocks",
+                network=f"G_unet_{k}blocks",
+                description=f"AEI-Net generator, {k} AAD layer(s) per ResBlock",
+                **_GENERATOR_IO,
+            )
+            for k in (1, 2, 3)
+        ),
+        ExportSpec(
+            "arcface_iresnet100",
+            network="arcface_iresnet100",
+            inputs=(IOSpec("input", (BATCH, 3, 112, 112)),),
+            outputs=(IOSpec("embedding", (BATCH, 512)),),
+            description="ArcFace identity encoder",
+        ),
+        ExportSpec(
+            "sr_lipspade",
+            network="sr_lipspade",
+            inputs=(IOSpec("image", (BATCH, 3, "height", "width"), 0.0, 1.0),),
+            outputs=(IOSpec("renovated", (BATCH, 3, "height", "width")),),
+            fp32_ops=_NORM_OPS,
+            fp32_scopes=(_FP32_SCOPE,),
+            check_size=(("height", 256), ("width", 256)),
+            description="LIP-SPADE face-renovation super-resolution (spectral norm folded)",
+        ),
+        ExportSpec(
+            "scrfd_10g_bnkps",
+            manifest_name="scrfd_10g_bnkps",
+            inputs=(IOSpec("input", (BATCH, 3, 640, 640), -1.0, 1.0),),
+            outputs=(),
+            fp32_ops=_NORM_OPS,
+            description="SCRFD detector (ONNX as published; fixed 640x640 input)",
+        ),
+        ExportSpec(
+            "glintr100",
+            manifest_name="glintr100",
+            inputs=(IOSpec("input", (BATCH, 3, 112, 112)),),
+            outputs=(),
+            fp32_ops=_NORM_OPS,
+            description="ResNet100@Glint360K recogniser (ONNX as published)",
+        ),
+        ExportSpec(
+            "landmarks_2d106",
+            manifest_name="landmarks_2d106",
+            inputs=(IOSpec("input", (BATCH, 3, 192, 192)),),
+            outputs=(),
+            fp32_ops=_NORM_OPS,
+            description="2d106det landmarks (ONNX as published)",
+        ),
+    )
+}
+
+FP32_SCOPE = _FP32_SCOPE
+
+
+def names() -> list[str]:
+    """Every exportable model name."""
+    return sorted(_SPECS)
+
+
+def export_spec(name: str) -> ExportSpec:
+    """The spec for `name`, or a UserInputError listing the exportable names."""
+    try:
+        return _SPECS[name]
+    except KeyError:
+        raise UserInputError(
+            f"cannot export {name!r}; exportable models: {', '.join(names())}"
+        ) from None

@@ -96,7 +96,7 @@ class ParamFreeBatchNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.bn_mode == "per_face":
-            return F.instance_norm(x, eps=_BN_EPS)
+            return _normalize(x, (2, 3))
         if self.bn_mode == "running":
             return F.batch_norm(x, self.running_mean, self.running_var, training=False, eps=_BN_EPS)
         if self.update_state:
@@ -109,7 +109,17 @@ class ParamFreeBatchNorm(nn.Module):
                 momentum=_BN_MOMENTUM,
                 eps=_BN_EPS,
             )
-        return F.batch_norm(x, None, None, training=True, eps=_BN_EPS)
+        return _normalize(x, (0, 2, 3))
+
+
+def _normalize(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """(x - mean) / sqrt(biased var + eps) over `dims`.
+
+    Written out rather than F.batch_norm/instance_norm so that both statistics modes
+    export to ONNX with a dynamic batch size (training-mode batch_norm does not).
+    """
+    var, mean = torch.var_mean(x, dim=dims, keepdim=True, correction=0)
+    return (x - mean) * torch.rsqrt(var + _BN_EPS)
 
 
 class SPADE(nn.Module):
@@ -213,13 +223,24 @@ class LIPEncoder(nn.Module):
 
 
 class LIPSPADEGenerator(nn.Module):
-    """GHOST's face-renovation generator: (N, 3, H, W) in [0, 1] -> same size in [-1, 1].
+    """GHOST's face-renovation generator: (N, 3, H, W) RGB in [0, 1] -> same size, tanh.
 
-    `bn_mode` ('official' by default, see `BN_MODES`) and `update_state` (official mode
-    only: store the BatchNorm running statistics and the spectral-norm u, v as the
-    official training-mode call does; off so that repeated calls give the same output)
-    are properties that reach every norm and spectral conv inside. `.train()`/`.eval()`
-    do not change the computation.
+    GHOST turns the output into pixels with `clamp(y * 255, 0, 255)` then a uint8 cast
+    (the tanh range is read as [0, 1]; negatives clip to black), not `(y + 1) / 2`.
+
+    `bn_mode` ('official' by default, see `BN_MODES`) and `update_state` are properties
+    that reach every norm and spectral conv inside; `.train()`/`.eval()` change nothing.
+    Why three modes: GHOST runs this network in training mode on batches of 20
+    consecutive crops of a track, so its BatchNorm uses batch statistics and each call
+    moves the spectral-norm vectors. 'official' reproduces one such call for the batch it
+    is given (the golden vectors); 'per_face' gives every face the statistics of a batch
+    of one, so a face's result no longer depends on which faces share its batch (what a
+    streaming engine with variable batches needs); 'running' is the module's eval mode,
+    kept for checkpoints whose running statistics were actually trained.
+
+    `update_state` (official mode only) stores the running statistics and u, v as the
+    official call does, to replay a sequence of official calls; it is off by default so
+    that the same input always gives the same output.
     """
 
     def __init__(

@@ -113,7 +113,8 @@ def fold_spectral_norm(module: nn.Module) -> nn.Module:
     next forward would (one power iteration from the stored u when `power_iteration` is
     set), so the folded module gives the same outputs in its current mode. The result has
     no spectral-norm state (plain `weight`/`bias` entries), which is what ONNX export and
-    fused inference need. Returns `module` (deep-copy it first to keep the original).
+    fused inference need. Returns `module` (deep-copy it first to keep the original); a
+    bare `SpectralConv2d` cannot be replaced in place, so its folded Conv2d is returned.
     """
     if isinstance(module, SpectralConv2d):
         return module.folded()

@@ -1,0 +1,238 @@
+"""`ghost-engine webcam -s FACE [--camera 0|PATH|URL] [--output window|virtual-camera|FILE|URL]`:
+swap faces live. Keys in the window and an optional HTTP control port change the source
+face, the swap and the mask blur while running; a JSON report gives frames/s, drops and
+latency percentiles.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import click
+
+from ghost_engine.errors import UserInputError
+
+_RESOLUTION = re.compile(r"^\s*(\d{2,5})\s*[xX]\s*(\d{2,5})\s*$")
+
+
+def parse_resolution(text: str | None) -> tuple[int, int] | None:
+    """`1280x720` -> (1280, 720); even sizes only (the video encoders need them)."""
+    if text is None:
+        return None
+    match = _RESOLUTION.match(text)
+    if not match:
+        raise UserInputError(f"cannot read resolution {text!r}; use WIDTHxHEIGHT, e.g. 1280x720")
+    width, height = int(match.group(1)), int(match.group(2))
+    if width % 2 or height % 2:
+        raise UserInputError(f"resolution {width}x{height} must have an even width and height")
+    return width, height
+
+
+def _config(opts: dict):
+    from ghost_engine.face.config import SwapConfig
+
+    fields = (
+        "generator",
+        "generator_blocks",
+        "detector",
+        "recognizer",
+        "smoothing",
+        "mask_mode",
+        "color_match",
+        "all_faces",
+        "similarity_threshold",
+        "device",
+        "models_dir",
+        "download",
+    )
+    try:
+        return SwapConfig(batch_size=opts["micro_batch"], **{f: opts[f] for f in fields})
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from exc
+
+
+def _write_report(path: Path, summary: dict, records: list | None) -> None:
+    from ghost_engine.video.output import translate_write_error
+
+    payload = dict(summary)
+    if records is not None:
+        payload["per_frame"] = records
+    try:
+        path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise translate_write_error(exc, path) from exc
+
+
+@click.command("webcam")
+@click.option(
+    "-s",
+    "--source",
+    "sources",
+    multiple=True,
+    required=True,
+    metavar="IMG[,IMG]",
+    help="Source face photo(s); commas for one person, repeat for faces to switch between.",
+)
+@click.option(
+    "--camera", default="0", show_default=True, help="Device index, stream URL or video file."
+)
+@click.option(
+    "--output",
+    default="window",
+    show_default=True,
+    help="window, virtual-camera, none, a video file, or rtsp://, rtmp://, srt://, udp:// URL.",
+)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--resolution", metavar="WxH", help="Capture size, e.g. 1280x720.")
+@click.option(
+    "--fps",
+    type=click.FloatRange(min=1.0, max=240.0),
+    help="Camera frame rate to ask for (devices; a file plays at its own rate).",
+)
+@click.option(
+    "--generator",
+    type=click.Choice(["ghost", "random", "passthrough"]),
+    default="ghost",
+    show_default=True,
+)
+@click.option("--generator-blocks", type=click.IntRange(1, 3), default=2, show_default=True)
+@click.option(
+    "--detector", type=click.Choice(["auto", "scrfd", "dlib"]), default="auto", show_default=True
+)
+@click.option(
+    "--recognizer",
+    type=click.Choice(["auto", "arcface", "glintr100", "dlib"]),
+    default="auto",
+    show_default=True,
+)
+@click.option(
+    "--smoothing",
+    type=click.Choice(["ema", "none"]),
+    default="ema",
+    show_default=True,
+    help="Causal landmark smoothing (no look-ahead).",
+)
+@click.option(
+    "--mask-mode", type=click.Choice(["ghost", "adaptive"]), default="ghost", show_default=True
+)
+@click.option("--color-match", is_flag=True, help="Match the swap's colours to the target.")
+@click.option("--all-faces", is_flag=True, help="Swap every face, not only the first one.")
+@click.option("--similarity-threshold", type=float, default=0.15, show_default=True)
+@click.option(
+    "--hold-frames",
+    type=click.IntRange(0, 120),
+    default=5,
+    show_default=True,
+    help="Frames the last swap is held when the face is lost.",
+)
+@click.option(
+    "--micro-batch",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Consecutive frames swapped per call (more adds latency).",
+)
+@click.option(
+    "--detect-max-side",
+    type=click.IntRange(min=64),
+    help="dlib detector: search a copy downscaled to this longest side.",
+)
+@click.option(
+    "--control-port",
+    type=click.IntRange(0, 65535),
+    help="Serve live controls on http://127.0.0.1:PORT (0: any free port).",
+)
+@click.option("--duration", type=click.FloatRange(min=0.1), help="Stop after this many seconds.")
+@click.option("--loop", is_flag=True, help="Loop a video file given as --camera.")
+@click.option("--report", type=Path, metavar="JSON", help="Write the latency report here.")
+@click.option("--report-frames", is_flag=True, help="Add every frame's timestamps to --report.")
+@click.option("--models-dir", type=Path, help="Model folder (default: the model store's).")
+@click.option("--download", is_flag=True, help="Download missing models first.")
+@click.option("-q", "--quiet", is_flag=True, help="No live numbers.")
+def webcam(**opts) -> None:
+    """Swap faces live: camera -> newest frame -> swap -> output, with live controls.
+
+    Keys in the window: 1-9 source face, s swap on/off, [ ] mask blur, q quit.
+    Over --control-port: GET /state, POST /control {"source": 1, "swap": false, "blur": 1.5}.
+    """
+    from ghost_engine.commands.run import parse_sources
+    from ghost_engine.pipeline.swap import check_device
+    from ghost_engine.video.output import check_output_path
+    from ghost_engine.webcam.capture import open_camera
+    from ghost_engine.webcam.controls import LiveControls
+    from ghost_engine.webcam.loop import LoopConfig
+    from ghost_engine.webcam.sinks import open_output
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    size = parse_resolution(opts["resolution"])
+    sources = parse_sources(opts["sources"])
+    if not sources or any(not person for person in sources):
+        raise UserInputError("give at least one source photo (-s/--source IMG)")
+    config = _config(opts)
+    loop = LoopConfig(
+        hold_frames=opts["hold_frames"],
+        micro_batch=opts["micro_batch"],
+        max_seconds=opts["duration"],
+        print_every_s=0.0 if opts["quiet"] else 1.0,
+    )
+    if opts["report"] is not None:
+        check_output_path(opts["report"])
+    check_device(config.device)
+    controls = LiveControls(len(sources))
+    camera = open_camera(opts["camera"], size=size, fps=opts["fps"], loop=opts["loop"])
+    info = getattr(camera, "info", None)
+    fps = float(info.rate) if info is not None else (opts["fps"] or 30.0)
+    try:
+        sink = open_output(opts["output"], fps=fps, controls=controls)
+    except BaseException:
+        camera.close()
+        raise
+    _run(opts, config, sources, camera, sink, controls, loop, fps)
+
+
+def _run(opts, config, sources, camera, sink, controls, loop, fps) -> None:
+    from ghost_engine.webcam.control_server import ControlServer
+    from ghost_engine.webcam.live_stage import build_live_stage
+    from ghost_engine.webcam.loop import run_live
+
+    echo = None if opts["quiet"] else (lambda line: click.echo(line, err=True))
+    server = None
+    try:
+        stage = build_live_stage(config, sources, fps=fps, detect_max_side=opts["detect_max_side"])
+        if opts["control_port"] is not None:
+            server = ControlServer(controls, opts["control_port"]).start()
+            click.echo(f"live controls: {server.url}/state and POST {server.url}/control", err=True)
+        if echo is not None:
+            click.echo(f"camera: {camera.description}; output: {opts['output']}", err=True)
+        result = run_live(stage, camera, sink, controls, loop, echo=echo)
+    except BaseException:
+        camera.close()
+        abort = getattr(sink, "abort", sink.close)
+        abort()
+        raise
+    finally:
+        if server is not None:
+            server.close()
+    sink.close()
+    summary = result.summary
+    if opts["report"] is not None:
+        from ghost_engine.webcam.latency import records_as_dicts
+
+        frames = records_as_dicts(result.records) if opts["report_frames"] else None
+        _write_report(opts["report"], summary, frames)
+    lat = summary["latency_ms"]
+    fps_out = summary["fps_delivered"]
+    click.echo(
+        f"delivered {summary['frames']['delivered']} of {summary['frames']['captured']} "
+        f"frames (dropped {summary['frames']['dropped']})"
+        + (f", {fps_out:.1f} frames/s" if fps_out else "")
+        + (
+            f", latency p50 {lat['p50']:.1f} ms p95 {lat['p95']:.1f} ms p99 {lat['p99']:.1f} ms"
+            if lat["p50"] is not None
+            else ""
+        ),
+        err=True,
+    )

@@ -135,6 +135,10 @@ def _torch_onnx(spec, req, src) -> tuple[dict[str, onnx.ModelProto], Runner]:
 def export_model(req: ExportRequest) -> ExportResult:
     """Run one export end to end; raises ExportError when a check fails."""
     spec = export_spec(req.model)
+    if req.fmt == "tensorrt":
+        from ghost_engine.export.tensorrt_env import import_tensorrt
+
+        import_tensorrt()  # fail before minutes of ONNX work, not after
     src = resolve_source(
         spec, req.checkpoint, random_weights=req.random_weights, models_dir=req.models_dir
     )

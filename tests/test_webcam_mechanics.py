@@ -13,6 +13,7 @@ from test_video_fixtures import make_video
 from ghost_engine.video.reader import read_frames
 from ghost_engine.webcam.capture import FileCamera
 from ghost_engine.webcam.controls import ControlState, LiveControls
+from ghost_engine.webcam.latency import LiveWindow, delivered_fps
 from ghost_engine.webcam.live_stage import StepStamps
 from ghost_engine.webcam.loop import CameraError, LoopConfig, run_live
 from ghost_engine.webcam.sinks import NullSink
@@ -63,7 +64,12 @@ def clip(tmp_path) -> Path:
 def test_micro_batches_hold_consecutive_frames(clip):
     stage = InvertStage()
     config = LoopConfig(micro_batch=3, batch_wait_s=0.2)
-    result = run_live(stage, FileCamera(clip), NullSink(), LiveControls(1), config)
+    monitor = LiveWindow(seconds=5.0)
+    result = run_live(stage, FileCamera(clip), NullSink(), LiveControls(1), config, monitor=monitor)
+    # the live numbers (as the control server shows them) cover the whole 0.4 s run
+    assert monitor.numbers()["fps"] == pytest.approx(delivered_fps(result.records))
+    latencies = np.array([r.output - r.captured for r in result.records]) * 1000
+    assert monitor.numbers()["p99_ms"] == pytest.approx(np.percentile(latencies, 99))
     assert any(len(call) == 3 for call in stage.calls)
     for call in stage.calls:
         assert call == list(range(call[0], call[0] + len(call)))

@@ -195,19 +195,21 @@ def webcam(**opts) -> None:
 
 def _run(opts, config, sources, camera, sink, controls, loop, fps) -> None:
     from ghost_engine.webcam.control_server import ControlServer
+    from ghost_engine.webcam.latency import LiveWindow
     from ghost_engine.webcam.live_stage import build_live_stage
     from ghost_engine.webcam.loop import run_live
 
     echo = None if opts["quiet"] else (lambda line: click.echo(line, err=True))
     server = None
+    monitor = LiveWindow()
     try:
         stage = build_live_stage(config, sources, fps=fps, detect_max_side=opts["detect_max_side"])
         if opts["control_port"] is not None:
-            server = ControlServer(controls, opts["control_port"]).start()
+            server = ControlServer(controls, opts["control_port"], monitor.numbers).start()
             click.echo(f"live controls: {server.url}/state and POST {server.url}/control", err=True)
         if echo is not None:
             click.echo(f"camera: {camera.description}; output: {opts['output']}", err=True)
-        result = run_live(stage, camera, sink, controls, loop, echo=echo)
+        result = run_live(stage, camera, sink, controls, loop, echo=echo, monitor=monitor)
     except BaseException:
         camera.close()
         abort = getattr(sink, "abort", sink.close)

@@ -10,6 +10,7 @@ Latency is `output - captured`. In a micro-batch the frames share the step stamp
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from dataclasses import asdict, dataclass
 
@@ -101,19 +102,23 @@ def records_as_dicts(records: list[FrameRecord]) -> list[dict]:
 
 
 class LiveWindow:
-    """The last `seconds` of records, for the numbers printed while running."""
+    """The last `seconds` of records, for the numbers printed while running; thread-safe
+    (the control server reads it while the loop adds to it)."""
 
     def __init__(self, seconds: float = 2.0) -> None:
         self.seconds = seconds
+        self._lock = threading.Lock()
         self._recent: deque[FrameRecord] = deque()
 
     def add(self, record: FrameRecord) -> None:
-        self._recent.append(record)
-        while self._recent and record.output - self._recent[0].output > self.seconds:
-            self._recent.popleft()
+        with self._lock:
+            self._recent.append(record)
+            while self._recent and record.output - self._recent[0].output > self.seconds:
+                self._recent.popleft()
 
     def numbers(self) -> dict:
-        recent = list(self._recent)
+        with self._lock:
+            recent = list(self._recent)
         lat = percentiles_ms([r.latency for r in recent])
         return {"fps": delivered_fps(recent), "p50_ms": lat["p50"], "p99_ms": lat["p99"]}
 

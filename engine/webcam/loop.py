@@ -88,11 +88,11 @@ def _take_batch(slot: LatestSlot, config: LoopConfig) -> tuple[list[Captured], b
 class _Run:
     """State of one live run (kept out of `run_live` to keep each step short)."""
 
-    def __init__(self, stage, sink, controls, config, clock, echo) -> None:
+    def __init__(self, stage, sink, controls, config, clock, echo, monitor) -> None:
         self.stage, self.sink, self.controls = stage, sink, controls
         self.config, self.clock, self.echo = config, clock, echo
         self.hold = SwapHold(config.hold_frames)
-        self.window = LiveWindow()
+        self.window = monitor if monitor is not None else LiveWindow()
         self.records: list[FrameRecord] = []
         self.t0: float | None = None
         self.next_print = 0.0
@@ -159,23 +159,23 @@ def run_live(
     *,
     clock: Clock = time.perf_counter,
     echo: Callable[[str], None] | None = None,
+    monitor: LiveWindow | None = None,
 ) -> LiveResult:
     """Run until the camera ends, `controls` says quit, or a limit in `config` is hit.
 
-    The sink is written but not closed (the caller owns it). Raises CameraError when the
+    `monitor` (optional) receives every record, for live numbers read from another
+    thread (the control server). The sink is written but not closed (the caller owns
+    it). Raises CameraError when the
     capture thread fails or the camera stays silent for `frame_timeout_s`.
     """
     slot: LatestSlot[Captured] = LatestSlot()
     capture = CaptureThread(camera, slot, clock)
-    run = _Run(stage, sink, controls, config, clock, echo)
+    run = _Run(stage, sink, controls, config, clock, echo, monitor)
     start = clock()
     capture.start()
     try:
         ended = False
-        while not ended and not run.done(start):
-            state = controls.snapshot()
-            if state.quit:
-                break
+        while not ended and not run.done(start) and not controls.snapshot().quit:
             try:
                 items, ended = _take_batch(slot, config)
             except SlotClosed:
@@ -185,6 +185,10 @@ def run_live(
                     f"no frame from the camera for {config.frame_timeout_s} s; check that "
                     "it is connected and not used by another program"
                 ) from exc
+            state = controls.snapshot()  # after the wait: a change applies to this frame
+            if state.quit:
+                run.lost += len(items)
+                break
             if run.t0 is None:
                 run.t0 = items[0].captured_s
             run.step(items, state)

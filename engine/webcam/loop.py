@@ -88,7 +88,16 @@ def _take_batch(slot: LatestSlot, config: LoopConfig) -> tuple[list[Captured], b
 class _Run:
     """State of one live run (kept out of `run_live` to keep each step short)."""
 
-    def __init__(self, stage, sink, controls, config, clock, echo, monitor) -> None:
+    def __init__(
+        self,
+        stage: LiveStage,
+        sink: Sink,
+        controls: LiveControls,
+        config: LoopConfig,
+        clock: Clock,
+        echo: Callable[[str], None] | None,
+        monitor: LiveWindow | None,
+    ) -> None:
         self.stage, self.sink, self.controls = stage, sink, controls
         self.config, self.clock, self.echo = config, clock, echo
         self.hold = SwapHold(config.hold_frames)

@@ -53,6 +53,7 @@ class CheckConfig:
             "arcface": 60,
             "nvdec": 45,
             "end_to_end": 60,
+            "webcam": 60,
         }
     )
 
@@ -364,12 +365,26 @@ def check_end_to_end(cfg: CheckConfig, deadline: float) -> dict:
     }
 
 
+def check_webcam(cfg: CheckConfig, deadline: float) -> dict:
+    """Webcam-style run (file as camera, 720p): p99 latency and frames/s on the device.
+
+    Needs PyAV and a detector on the device machine; otherwise the error is recorded.
+    """
+    from ghost_engine.webcam.bench import measure
+
+    if cfg.video is None or not cfg.video.exists():
+        return {"status": "skipped", "reason": f"video not found: {cfg.video}"}
+    seconds = max(1.0, min(10.0, deadline - time.monotonic() - 20))
+    return measure(cfg.video, cfg.device, seconds)
+
+
 SECTIONS: dict[str, Callable[[CheckConfig, float], dict]] = {
     "kernels": check_kernels,
     "generator": check_generator,
     "arcface": check_arcface,
     "nvdec": check_nvdec,
     "end_to_end": check_end_to_end,
+    "webcam": check_webcam,
 }
 
 

@@ -44,6 +44,7 @@ class ExportRequest:
     bn_mode: str = "official"
     check: bool = True
     check_batches: tuple[int, ...] = ()  # default: profile.check_batches()
+    check_sizes: tuple[tuple[str, int], ...] = ()  # symbolic spatial axes in checks
     typing: str = "strong"
     force: bool = False
 
@@ -182,7 +183,9 @@ def export_model(req: ExportRequest) -> ExportResult:
         batches = (fixed,)
     parity: list[tuple[str, ParityResult]] = []
     if req.check:
-        parity += _check_onnx_files(spec, files, ref_runner, batches, skip_source=spec.from_onnx)
+        parity += _check_onnx_files(
+            spec, files, ref_runner, batches, dict(req.check_sizes), skip_source=spec.from_onnx
+        )
 
     engine = None
     if req.fmt == "tensorrt":
@@ -192,7 +195,7 @@ def export_model(req: ExportRequest) -> ExportResult:
     return ExportResult(spec.name, files, engine, tuple(parity))
 
 
-def _check_onnx_files(spec, files, reference: Runner, batches, *, skip_source: bool):
+def _check_onnx_files(spec, files, reference: Runner, batches, sizes, *, skip_source: bool):
     out, cache = [], {}
     for precision, path in files.items():
         if skip_source and precision == "fp32":
@@ -204,6 +207,7 @@ def _check_onnx_files(spec, files, reference: Runner, batches, *, skip_source: b
             spec,
             batches=batches,
             tolerance=TOLERANCE[precision],
+            sizes=sizes,
             cache=cache,
         )
         require_parity(results, f"{path.name} (ONNX Runtime)")

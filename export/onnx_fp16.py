@@ -32,11 +32,26 @@ def keep_fp32_rule(ops: tuple[str, ...], scopes: tuple[str, ...]) -> Callable:
     return keep
 
 
+def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with float weights turned into typed graph inputs: shape inference on it
+    gives the same types without copying hundreds of MB of weights through C++."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)  # cheap relative to inference, and keeps the original intact
+    g = out.graph
+    floats = [t for t in g.initializer if t.data_type == F32]
+    keep = [t for t in g.initializer if t.data_type != F32]
+    for t in floats:
+        g.input.append(helper.make_tensor_value_info(t.name, F32, list(t.dims)))
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    return out
+
+
 def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
-    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    inferred = onnx.shape_inference.infer_shapes(_skeleton(model), strict_mode=True)
     g = inferred.graph
     types = {v.name: v.type.tensor_type.elem_type for v in (*g.input, *g.output, *g.value_info)}
-    types.update({t.name: t.data_type for t in g.initializer})
+    types.update({t.name: t.data_type for t in model.graph.initializer})
     for node in g.node:
         if node.op_type == "Constant":
             for a in node.attribute:
@@ -175,5 +190,5 @@ def convert_to_fp16(
         )
     del graph.node[:]
     graph.node.extend(nodes)
-    del graph.value_info[:]
-    return onnx.shape_inference.infer_shapes(out, strict_mode=True)
+    del graph.value_info[:]  # stale types; `check_onnx` infers them afresh
+    return out

@@ -16,19 +16,22 @@ import numpy as np
 
 from ghost_engine.errors import InputFileNotFoundError, NoFaceError, UnsupportedMediaError
 from ghost_engine.face.config import SwapConfig
+from ghost_engine.face.enhance import FaceEnhancer
 from ghost_engine.face.generator import GeneratorRunner
 from ghost_engine.face.geometry import align_face, transform_points
 
 
 @dataclass
 class FaceModels:
-    """Everything the stage runs; `recognizer` (matching) and `id_encoder` may be None."""
+    """Everything the stage runs; `recognizer` (matching), `id_encoder` and `enhancer`
+    (face renovation, only with `SwapConfig.enhance`) may be None."""
 
     detector: Any
     recognizer: Any | None
     id_encoder: Any | None
     generator: GeneratorRunner
     landmarks: Any
+    enhancer: FaceEnhancer | None = None
 
 
 class _LazyStore:
@@ -126,6 +129,23 @@ def _generator(config: SwapConfig, store: _LazyStore) -> GeneratorRunner:
     return GeneratorRunner(module, config.device, config.batch_size)
 
 
+def _enhancer(config: SwapConfig, store: _LazyStore) -> FaceEnhancer | None:
+    """The renovation network: fill-rule weights beside a "random" generator (same cost,
+    no files), else `sr_lipspade` from the store."""
+    if not config.enhance:
+        return None
+    from ghost_engine import networks
+    from ghost_engine.networks.fill import fill_module
+
+    if config.generator == "random":
+        module = fill_module(networks.build("sr_lipspade"))
+    else:
+        module = networks.load("sr_lipspade", store.require("sr_lipspade"))
+    return FaceEnhancer(
+        module, mode=config.enhance_mode, blend=config.enhance_blend, device=config.device
+    )
+
+
 def _landmarks(config: SwapConfig, store: _LazyStore) -> Any:
     offline = config.detector == "dlib" and config.recognizer == "dlib"
     if not offline and store.get().is_installed("landmarks_2d106"):
@@ -148,6 +168,7 @@ def build_models(config: SwapConfig, store: Any | None = None) -> FaceModels:
         id_encoder=id_encoder,
         generator=_generator(config, lazy),
         landmarks=_landmarks(config, lazy),
+        enhancer=_enhancer(config, lazy),
     )
 
 

@@ -10,6 +10,7 @@ DETECTORS = ("auto", "scrfd", "dlib")
 RECOGNIZERS = ("auto", "arcface", "glintr100", "dlib")
 SMOOTHING = ("window", "ema", "none")
 MASK_MODES = ("ghost", "adaptive")
+ENHANCE_MODES = ("per_face", "official")
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,12 @@ class SwapConfig:
     right architecture and cost, meaningless faces) or "passthrough" (the swap is the
     aligned target crop itself). detector "auto" is SCRFD when its file is installed,
     else dlib; recognizer (matching) "auto" is ArcFace, else glintr100, else dlib.
+
+    enhance: run GHOST's face-renovation network (`sr_lipspade`) on every generated face
+    before masking, on the generator's batches (fill-rule weights with generator
+    "random"). enhance_mode "per_face" (a face's result does not depend on its batch) or
+    "official" (BatchNorm on the batch's statistics, as GHOST's inference);
+    enhance_blend mixes the enhanced face (1) with the unenhanced one (0).
     """
 
     generator: str = "ghost"
@@ -36,6 +43,9 @@ class SwapConfig:
     debug_overlay: bool = False
     models_dir: Path | None = None
     download: bool = False
+    enhance: bool = False
+    enhance_mode: str = "per_face"
+    enhance_blend: float = 1.0
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -44,6 +54,7 @@ class SwapConfig:
             ("recognizer", RECOGNIZERS),
             ("smoothing", SMOOTHING),
             ("mask_mode", MASK_MODES),
+            ("enhance_mode", ENHANCE_MODES),
         ):
             value = getattr(self, name)
             if value not in allowed:
@@ -52,3 +63,5 @@ class SwapConfig:
             raise ValueError(f"generator_blocks must be 1, 2 or 3; got {self.generator_blocks}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {self.batch_size}")
+        if not 0.0 <= self.enhance_blend <= 1.0:
+            raise ValueError(f"enhance_blend must be between 0 and 1; got {self.enhance_blend}")

@@ -38,7 +38,7 @@ from ghost_engine.types import Face, Frame
 
 __all__ = ["SwapConfig", "SwapStage", "build_swap_stage"]
 
-STEPS = ("detect", "align", "identity", "generator", "landmarks", "mask", "paste")
+STEPS = ("detect", "align", "identity", "generator", "enhance", "landmarks", "mask", "paste")
 
 
 @dataclass
@@ -156,8 +156,7 @@ class SwapStage:
         if jobs:
             crops = np.stack([j[3].image for j in jobs])
             z = None if self.source_ids is None else self.source_ids[[j[2] for j in jobs]]
-            with self._timed("generator"):
-                swaps = self.models.generator(crops, z)
+            swaps = self._swaps(crops, z)
             for (item, fi, _, crop), swap in zip(jobs, swaps, strict=True):
                 mask = self._blend(item.frame, item.faces[fi], crop, swap)
                 item.blends[fi] = {"matrix": crop.matrix, "mask": mask}
@@ -178,6 +177,19 @@ class SwapStage:
                 _draw_overlay(item.frame.image, item.faces)
             out.append(item.frame)
         return out
+
+    def _swaps(self, crops: np.ndarray, z: np.ndarray | None) -> np.ndarray:
+        """Generated (and, with an enhancer, renovated) faces, batch by batch."""
+        generator, enhancer = self.models.generator, self.models.enhancer
+        if enhancer is None:
+            with self._timed("generator"):
+                return generator(crops, z)
+        with self._timed("generator"):
+            batches = generator.generate(crops, z)
+        with self._timed("enhance"):
+            batches = [enhancer(b) for b in batches]
+        with self._timed("generator"):
+            return generator.to_pixels(batches)
 
     def _blend(self, frame: Frame, face: Face, crop, swap: np.ndarray) -> np.ndarray:
         """Mask, colour-match and paste one swap; returns the mask used."""

@@ -1,0 +1,214 @@
+"""The face-renovation step of the swap stage: batch independence, golden parity, blend.
+
+The network itself (weights, BN modes, folding) is tested in test_lipspade.py; here the
+enhancer and the stage around it. The full network costs 366 GFLOP per 256 face (several
+seconds each on 2 CPU cores), so the batching checks use a narrow LIP-SPADE (ngf 4, NOT
+the official layout) on real faces at 128 pixels (the stage at its 256), and only the
+golden parity and the end-to-end run use the full network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from ghost_engine.errors import UserInputError
+from ghost_engine.face.builder import FaceModels
+from ghost_engine.face.config import SwapConfig
+from ghost_engine.face.dlib_backend import DlibDetector, DlibLandmarks68
+from ghost_engine.face.enhance import FaceEnhancer, enhance_input
+from ghost_engine.face.generator import GeneratorRunner
+from ghost_engine.face.stage import STEPS, SwapStage, build_swap_stage
+from ghost_engine.networks import build
+from ghost_engine.networks.fill import fill_module, fill_value
+from ghost_engine.networks.lipspade import LIPSPADEConfig, LIPSPADEGenerator
+from ghost_engine.types import Frame
+
+NARROW = LIPSPADEConfig(ngf=4, spade_hidden=8)  # not the official layout: cheap
+
+
+def _narrow(dtype: torch.dtype = torch.float32) -> LIPSPADEGenerator:
+    torch.manual_seed(0)
+    return fill_module(LIPSPADEGenerator(NARROW)).to(dtype)
+
+
+@pytest.fixture(scope="module")
+def faces(media: Path) -> torch.Tensor:
+    """Three real aligned faces as generator output, (3, 3, 128, 128) in [-1, 1]."""
+    out = []
+    for i in (1, 2, 3):
+        bgr = cv2.imread(str(media / "aligned" / f"target{i}.png"))
+        assert bgr is not None
+        rgb = cv2.cvtColor(cv2.resize(bgr, (128, 128)), cv2.COLOR_BGR2RGB)
+        out.append(torch.from_numpy(rgb).permute(2, 0, 1).float() / 127.5 - 1)
+    return torch.stack(out)
+
+
+@pytest.mark.slow  # about 5 s
+def test_per_face_result_does_not_depend_on_the_batch(faces) -> None:
+    """float64: exactly the same arithmetic; float32: only the convolution kernels the
+    CPU picks per batch size differ (rounding), and the 8-bit faces agree."""
+    for dtype, tol in ((torch.float64, 1e-10), (torch.float32, 1e-4)):
+        enhancer = FaceEnhancer(_narrow(dtype), mode="per_face")
+        batched = enhancer(faces.to(dtype))
+        for i in range(len(faces)):
+            alone = enhancer(faces[i : i + 1].to(dtype))
+            assert float((batched[i : i + 1] - alone).abs().max()) < tol
+        if dtype == torch.float32:
+            split = GeneratorRunner.to_pixels([enhancer(faces[:1]), enhancer(faces[1:])])
+            whole = GeneratorRunner.to_pixels([batched])
+            diff = np.abs(split.astype(np.int16) - whole)
+            assert diff.max() <= 1 and (diff > 0).mean() < 1e-2
+
+
+def _small(faces: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.interpolate(faces.double(), size=(64, 64), mode="area")
+
+
+@pytest.mark.slow  # float64 convolutions: seconds on a busy machine
+def test_official_mode_depends_on_the_batch_and_equals_per_face_alone(faces) -> None:
+    official = FaceEnhancer(_narrow(torch.float64), mode="official")
+    per_face = FaceEnhancer(_narrow(torch.float64), mode="per_face")
+    x = _small(faces)
+    alone, batched = official(x[1:2]), official(x)
+    assert float((batched[1:2] - alone).abs().max()) > 1e-2
+    assert float((per_face(x[1:2]) - alone).abs().max()) < 1e-10
+
+
+@pytest.mark.slow
+def test_official_mode_matches_golden(golden: Path) -> None:
+    """The registered network with fill-rule weights, run through the enhancer."""
+    io_ = np.load(golden / "sr_lipspade.io.npz")
+    x, ref = torch.from_numpy(io_["x"]), torch.from_numpy(io_["y_train_mode"])
+    enhancer = FaceEnhancer(fill_module(build("sr_lipspade")), mode="official")
+    torch.set_num_threads(max(torch.get_num_threads(), 2))
+    out = enhance_input(enhancer(x * 2 - 1))  # generator range in, [0, 1] pixels out
+    expected = ref.clamp(0, 1)  # GHOST's clamp(y * 255, 0, 255) / 255
+    assert float((out - expected).abs().max()) < 1e-3
+    assert float((out - expected).norm() / expected.norm()) < 1e-4
+
+
+def test_blend_mixes_enhanced_and_plain_faces(faces) -> None:
+    net = _narrow(torch.float64)
+    x = _small(faces[:2])
+    full = enhance_input(FaceEnhancer(net, blend=1.0)(x))
+    none = FaceEnhancer(net, blend=0.0)(x)
+    half = enhance_input(FaceEnhancer(net, blend=0.25)(x))
+    assert torch.equal(none, x)
+    plain = enhance_input(x)
+    torch.testing.assert_close(half, 0.75 * plain + 0.25 * full, rtol=0, atol=1e-12)
+    assert float((full - plain).abs().mean()) > 0.05  # the network did change the faces
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"enhance_mode": "batch"}, ValueError, "per_face, official"),
+        ({"enhance_blend": 1.5}, ValueError, "between 0 and 1"),
+        ({"enhance_blend": -0.1}, ValueError, "between 0 and 1"),
+    ],
+)
+def test_bad_settings_name_the_choices(kwargs, error, match) -> None:
+    with pytest.raises(error, match=match):
+        SwapConfig(**kwargs)
+
+
+def test_bad_enhancer_arguments_are_user_errors() -> None:
+    with pytest.raises(UserInputError, match="per_face, official"):
+        FaceEnhancer(_narrow(), mode="running")
+    with pytest.raises(UserInputError, match="between 0 and 1"):
+        FaceEnhancer(_narrow(), blend=2.0)
+
+
+def _video_frames(path: Path, count: int) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        out = []
+        for frame in container.decode(video=0):
+            out.append(frame.to_ndarray(format="rgb24"))
+            if len(out) == count:
+                break
+    return out
+
+
+def _stage(mode: str) -> SwapStage:
+    models = FaceModels(
+        detector=DlibDetector(),
+        recognizer=None,
+        id_encoder=None,
+        generator=GeneratorRunner(None, "cpu", batch_size=8),
+        landmarks=DlibLandmarks68(),
+        enhancer=FaceEnhancer(_narrow(torch.float64), mode=mode),
+    )
+    config = SwapConfig(generator="passthrough", all_faces=True, smoothing="none", enhance=True)
+    return SwapStage(config, models, None, None)
+
+
+def _run(stage: SwapStage, images: list[np.ndarray], per_call: int) -> list[np.ndarray]:
+    frames = [Frame(image=img.copy(), index=i, pts=i) for i, img in enumerate(images)]
+    out = []
+    for i in range(0, len(frames), per_call):
+        out += stage.process(frames[i : i + per_call])
+    out += stage.flush()
+    return [f.image for f in out]
+
+
+@pytest.mark.slow
+def test_stage_output_does_not_depend_on_batching_in_per_face_mode(media: Path) -> None:
+    """dance.mp4 frames one by one (batches of one face) or three at once."""
+    images = _video_frames(media / "videos" / "dance.mp4", 3)
+    alone = _run(_stage("per_face"), images, 1)
+    together_stage = _stage("per_face")
+    together = _run(together_stage, images, 3)
+    changed = 0
+    for a, b, src in zip(alone, together, images, strict=True):
+        assert np.array_equal(a, b)
+        changed += int((a != src).any(axis=2).sum())
+    assert changed > 3 * 2000  # the renovated face was pasted into every frame
+    seconds = together_stage.timings()
+    assert set(seconds) == set(STEPS) and seconds["enhance"] > 0
+    # the official mode's statistics mix the faces of a batch: visibly different frames
+    official = _run(_stage("official"), images, 3)
+    worst = max(
+        int(np.abs(o.astype(np.int16) - a).max()) for o, a in zip(official, alone, strict=True)
+    )
+    assert worst > 8
+
+
+@pytest.mark.slow
+def test_enhance_runs_end_to_end_on_nggyup_with_random_weights(media: Path, tmp_path) -> None:
+    """Random (fill-rule) generator and renovation network on 3 frames of nggyup.mp4."""
+    import ghost_engine
+
+    config = SwapConfig(
+        generator="random", detector="dlib", recognizer="dlib", all_faces=True, enhance=True
+    )
+    stage = build_swap_stage(config, [[media / "faces" / "mark.jpg"]])
+    enhancer = stage.models.enhancer
+    assert isinstance(enhancer, FaceEnhancer) and enhancer.mode == "per_face"
+    key = "head_0.conv_0.bias"  # kept as is by the folding: the fill rule's value
+    assert np.array_equal(enhancer.module.state_dict()[key].numpy(), fill_value(key, (768,)))
+    out = tmp_path / "enhanced.mp4"
+    report = ghost_engine.swap_video(
+        media / "videos" / "nggyup.mp4",
+        media / "faces" / "mark.jpg",
+        out,
+        config=config,
+        start_s=2.0,
+        end_s=2.1,
+        progress="quiet",
+        stages=[stage],
+    )
+    assert report.frames == 3 and report.frames_with_faces >= 2
+    swap = report.swap_seconds
+    faces = report.frames_with_faces
+    assert swap["enhance"] > 0 and swap["generator"] > 0
+    print(f"enhance: {faces / swap['enhance']:.3f} faces/s, generator {swap['generator']:.2f} s")
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        decoded = [f for f in container.decode(stream)]
+    assert len(decoded) == 3 and decoded[0].width == 1280

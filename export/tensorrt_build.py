@@ -162,12 +162,12 @@ def build_engine(
 
     cache_path = timing_cache_path(out_dir, gpu, trt.__version__)
     cache = cfg.create_timing_cache(cache_path.read_bytes() if cache_path.is_file() else b"")
-    cfg.set_timing_cache(cache, ignore_mismatch=False)
+    cfg.set_timing_cache(cache, False)  # refuse a cache from another GPU
     serialized = builder.build_serialized_network(network, cfg)
     if serialized is None:
         raise ExportError(f"TensorRT failed to build {engine_path.name}; see its log above")
     _write_atomic(engine_path, bytes(serialized))
-    _write_atomic(cache_path, bytes(cfg.get_timing_cache().serialize()))
+    _write_atomic(cache_path, bytes(cache.serialize()))
     meta = {
         "model": spec.name,
         "onnx": onnx_path.name,

@@ -52,10 +52,10 @@ def six_pairs(media, tmp_path_factory) -> Path:
     return _write_tree(media, tmp_path_factory.mktemp("six"), names, flips=True)
 
 
-def _tiny(stage: str, data: Path, out: Path, **changes) -> cfgmod.TrainConfig:
+def _tiny(stage: str, root: Path, out: Path, **changes) -> cfgmod.TrainConfig:
     base = {
         "model": {"image_size": 32},
-        "data": {"root": str(data), "workers": 0},
+        "data": {"root": str(root), "workers": 0},
         "out_dir": str(out),
         "batch_size": 4,
         "log_every": 1,
@@ -157,6 +157,7 @@ def _weights(trainer_dir: Path) -> dict[str, torch.Tensor]:
     }
 
 
+@pytest.mark.slow
 def test_resume_is_bit_identical(six_pairs, tmp_path):
     # batch 8 -> 3 steps per epoch, so 2 + 3 steps crosses an epoch boundary
     common = {"batch_size": 8, "optim": {"scheduler": True, "scheduler_step": 2}}
@@ -253,3 +254,44 @@ def test_torchrun_two_processes_match_one(six_pairs, tmp_path):
     for a, b in zip(m_one, m_two, strict=True):
         for term in TERMS:
             assert a[term] == pytest.approx(b[term], rel=1e-4, abs=1e-7), term
+
+
+def test_cli_prepare_and_swap(media, tmp_path, capsys):
+    from ghost_engine.cli import main
+
+    src = tmp_path / "src"
+    for name in ("source3", "target3"):
+        (src / name).mkdir(parents=True)
+        cv2.imwrite(str(src / name / "a.png"), cv2.imread(str(media / "aligned" / f"{name}.png")))
+    with pytest.raises(SystemExit) as done:
+        main(["train", "prepare", str(src), str(tmp_path / "data"), "--aligned", "--workers", "1"])
+    assert done.value.code == 0
+    assert "kept 2 faces" in capsys.readouterr().out
+    args = [
+        "train",
+        "swap",
+        "--tiny",
+        "--data",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "run"),
+        "--batch-size",
+        "2",
+        "--max-steps",
+        "1",
+        "--workers",
+        "0",
+        "--set",
+        "model.image_size=32",
+        "--set",
+        "tensorboard=false",
+    ]
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    assert done.value.code == 0
+    assert (tmp_path / "run" / "G_latest.pth").is_file()
+    saved = torch.load(tmp_path / "run" / "training.pt", weights_only=True)
+    assert saved["position"]["global_step"] == 1 and saved["config"]["batch_size"] == 2
+    with pytest.raises(SystemExit) as done:  # stage 2 needs stage 1's weights
+        main(["train", "swap", "--stage", "2", "--data", str(tmp_path / "data")])
+    assert done.value.code == 2

@@ -152,23 +152,28 @@ def _run_worker(rel: str) -> dict:
 
 
 def read_journal(out: Path) -> dict[str, dict]:
-    """Records already processed, by source path. A torn last line (a crash mid-write)
-    is ignored so that photo is processed again."""
+    """Records already processed, by source path. A torn last line (a crash mid-write) is
+    cut from the file, so that photo is processed again and appends stay line-aligned."""
     path = out / JOURNAL_NAME
     done: dict[str, dict] = {}
     if not path.is_file():
         return done
-    lines = path.read_text(encoding="utf-8").splitlines()
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    torn = False
     for i, line in enumerate(lines):
         try:
             item = json.loads(line)
         except json.JSONDecodeError:
             if i == len(lines) - 1:
+                torn = True
                 break
             raise UserInputError(
                 f"{path}:{i + 1} is corrupt; delete the journal to start over"
             ) from None
         done[item["source"]] = item
+    if torn or (text and not text.endswith("\n")):
+        _write_atomic(path, "".join(json.dumps(r) + "\n" for r in done.values()))
     return done
 
 

@@ -295,3 +295,19 @@ def test_cli_prepare_and_swap(media, tmp_path, capsys):
     with pytest.raises(SystemExit) as done:  # stage 2 needs stage 1's weights
         main(["train", "swap", "--stage", "2", "--data", str(tmp_path / "data")])
     assert done.value.code == 2
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autocast_precisions_train(six_pairs, tmp_path, precision):
+    # fp16: start the loss scale low enough that the first steps do not overflow and skip
+    optim = {"loss_scale_init": 512.0}
+    cfg = _tiny(
+        "stage2", six_pairs, tmp_path, max_steps=2, precision=precision, image_every=0, optim=optim
+    )
+    trainer = Trainer(cfg)
+    before = trainer.nets.generator.encoder.conv1[0].weight.detach().clone()
+    summary = trainer.run()
+    assert all(math.isfinite(summary.losses[t]) for t in TERMS)
+    assert not torch.equal(before, trainer.nets.generator.encoder.conv1[0].weight)
+    scaler = torch.load(tmp_path / "training.pt", weights_only=True)["scaler_g"]
+    assert bool(scaler) == (precision == "fp16")  # a loss scale only for fp16

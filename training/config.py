@@ -97,6 +97,7 @@ class OptimConfig:
     discr_force: bool = False
     discr_force_threshold: float = 4.0
     adv_accumulated_init: float = 20.0
+    loss_scale_init: float = 65536.0  # fp16 only: GradScaler's first scale (halves on overflow)
 
 
 @dataclass(frozen=True)

@@ -86,8 +86,8 @@ def _optimisers(nets: Networks, cfg: TrainConfig, device: torch.device) -> Optim
         d=opt_d,
         sched_g=sched(opt_g),
         sched_d=sched(opt_d),
-        scaler_g=torch.amp.GradScaler(device.type, enabled=fp16),
-        scaler_d=torch.amp.GradScaler(device.type, enabled=fp16),
+        scaler_g=torch.amp.GradScaler(device.type, o.loss_scale_init, enabled=fp16),
+        scaler_d=torch.amp.GradScaler(device.type, o.loss_scale_init, enabled=fp16),
     )
 
 

@@ -11,25 +11,12 @@ from pathlib import Path
 
 import click
 
+from ghost_engine.commands.swap_options import swap_config_fields, swap_options
 from ghost_engine.errors import UserInputError
 from ghost_engine.video.encode import CODEC_CHOICES, EncodeSettings
 
-_SWAP_FIELDS = (
-    "generator",
-    "generator_blocks",
-    "detector",
-    "recognizer",
-    "smoothing",
-    "mask_mode",
-    "color_match",
-    "all_faces",
-    "similarity_threshold",
-    "batch_size",
-    "device",
-    "debug_overlay",
-    "models_dir",
-    "download",
-)
+# SwapConfig fields that only `run` has (the rest come from swap_options).
+_RUN_FIELDS = ("smoothing", "batch_size", "debug_overlay")
 
 
 def parse_time(text: str | None) -> float | None:
@@ -80,37 +67,12 @@ def parse_sources(values: tuple[str, ...]) -> list[list[Path]]:
 @click.option("--crf", type=int, help="Constant quality (default 18 where the codec has it).")
 @click.option("--preset", help="Encoder preset (h264/hevc: ultrafast ... veryslow).")
 @click.option("--pix-fmt", help="Output pixel format (e.g. yuv420p, yuv444p, rgb24).")
-@click.option(
-    "--generator",
-    type=click.Choice(["ghost", "random", "passthrough"]),
-    default="ghost",
-    show_default=True,
-    help="passthrough: every stage but the generator (diagnostics).",
-)
-@click.option("--generator-blocks", type=click.IntRange(1, 3), default=2, show_default=True)
-@click.option(
-    "--detector", type=click.Choice(["auto", "scrfd", "dlib"]), default="auto", show_default=True
-)
-@click.option(
-    "--recognizer",
-    type=click.Choice(["auto", "arcface", "glintr100", "dlib"]),
-    default="auto",
-    show_default=True,
-)
+@swap_options
 @click.option(
     "--smoothing", type=click.Choice(["window", "ema", "none"]), default="window", show_default=True
 )
-@click.option(
-    "--mask-mode", type=click.Choice(["ghost", "adaptive"]), default="ghost", show_default=True
-)
-@click.option("--color-match", is_flag=True, help="Match the swap's colours to the target.")
-@click.option("--all-faces", is_flag=True, help="Swap every face, not only matching ones.")
-@click.option("--similarity-threshold", type=float, default=0.15, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 1024), default=8, show_default=True)
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--debug-overlay", is_flag=True, help="Draw boxes, landmarks and mask outline.")
-@click.option("--models-dir", type=Path, help="Model folder (default: the model store's).")
-@click.option("--download", is_flag=True, help="Download missing models first.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of this output.")
 @click.option(
     "--segment-seconds",
@@ -141,7 +103,7 @@ def run(**opts) -> None:
     times = {"start_s": parse_time(opts["start"]), "end_s": parse_time(opts["end"])}
     segment_s = opts["segment_seconds"]
     check_inputs(opts["target"], opts["output"], encode=encode, segment_s=segment_s, **times)
-    config = make_config(**{name: opts[name] for name in _SWAP_FIELDS})
+    config = make_config(**swap_config_fields(opts), **{name: opts[name] for name in _RUN_FIELDS})
     report = swap(
         opts["target"],
         parse_sources(opts["sources"]),

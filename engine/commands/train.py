@@ -184,3 +184,13 @@ def swap(
             if k in summary.losses
         )
         click.echo(f"trained to step {summary.global_step} ({last}); weights in {summary.out_dir}")
+
+
+def _register_sr() -> None:
+    """`train sr` lives in its own module (the renovation network's recipe)."""
+    from ghost_engine.commands.train_sr import sr
+
+    train.add_command(sr)
+
+
+_register_sr()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from ghost_engine.commands.swap_options import swap_config_fields, swap_options
 from ghost_engine.errors import UserInputError
 
 _RESOLUTION = re.compile(r"^\s*(\d{2,5})\s*[xX]\s*(\d{2,5})\s*$")
@@ -34,22 +35,10 @@ def parse_resolution(text: str | None) -> tuple[int, int] | None:
 def _config(opts: dict):
     from ghost_engine.face.config import SwapConfig
 
-    fields = (
-        "generator",
-        "generator_blocks",
-        "detector",
-        "recognizer",
-        "smoothing",
-        "mask_mode",
-        "color_match",
-        "all_faces",
-        "similarity_threshold",
-        "device",
-        "models_dir",
-        "download",
-    )
     try:
-        return SwapConfig(batch_size=opts["micro_batch"], **{f: opts[f] for f in fields})
+        return SwapConfig(
+            batch_size=opts["micro_batch"], smoothing=opts["smoothing"], **swap_config_fields(opts)
+        )
     except ValueError as exc:
         raise UserInputError(str(exc)) from exc
 
@@ -85,29 +74,13 @@ def _write_report(path: Path, summary: dict, records: list | None) -> None:
     show_default=True,
     help="window, virtual-camera, none, a video file, or rtsp://, rtmp://, srt://, udp:// URL.",
 )
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--resolution", metavar="WxH", help="Capture size, e.g. 1280x720.")
 @click.option(
     "--fps",
     type=click.FloatRange(min=1.0, max=240.0),
     help="Camera frame rate to ask for (devices; a file plays at its own rate).",
 )
-@click.option(
-    "--generator",
-    type=click.Choice(["ghost", "random", "passthrough"]),
-    default="ghost",
-    show_default=True,
-)
-@click.option("--generator-blocks", type=click.IntRange(1, 3), default=2, show_default=True)
-@click.option(
-    "--detector", type=click.Choice(["auto", "scrfd", "dlib"]), default="auto", show_default=True
-)
-@click.option(
-    "--recognizer",
-    type=click.Choice(["auto", "arcface", "glintr100", "dlib"]),
-    default="auto",
-    show_default=True,
-)
+@swap_options
 @click.option(
     "--smoothing",
     type=click.Choice(["ema", "none"]),
@@ -115,12 +88,6 @@ def _write_report(path: Path, summary: dict, records: list | None) -> None:
     show_default=True,
     help="Causal landmark smoothing (no look-ahead).",
 )
-@click.option(
-    "--mask-mode", type=click.Choice(["ghost", "adaptive"]), default="ghost", show_default=True
-)
-@click.option("--color-match", is_flag=True, help="Match the swap's colours to the target.")
-@click.option("--all-faces", is_flag=True, help="Swap every face, not only the first one.")
-@click.option("--similarity-threshold", type=float, default=0.15, show_default=True)
 @click.option(
     "--hold-frames",
     type=click.IntRange(0, 120),
@@ -149,8 +116,6 @@ def _write_report(path: Path, summary: dict, records: list | None) -> None:
 @click.option("--loop", is_flag=True, help="Loop a video file given as --camera.")
 @click.option("--report", type=Path, metavar="JSON", help="Write the latency report here.")
 @click.option("--report-frames", is_flag=True, help="Add every frame's timestamps to --report.")
-@click.option("--models-dir", type=Path, help="Model folder (default: the model store's).")
-@click.option("--download", is_flag=True, help="Download missing models first.")
 @click.option("-q", "--quiet", is_flag=True, help="No live numbers.")
 def webcam(**opts) -> None:
     """Swap faces live: camera -> newest frame -> swap -> output, with live controls.

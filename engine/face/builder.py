@@ -35,9 +35,13 @@ class FaceModels:
 
 
 class _LazyStore:
+    """Opens the model store only when a model file is needed; asks for every file the
+    config needs in one go, so a missing set is reported (or downloaded) all at once."""
+
     def __init__(self, config: SwapConfig, store: Any | None) -> None:
         self.config = config
         self._store = store
+        self._paths: dict[str, Path] = {}
 
     def get(self) -> Any:
         if self._store is None:
@@ -46,8 +50,37 @@ class _LazyStore:
             self._store = ModelStore(self.config.models_dir)
         return self._store
 
+    def prefetch(self, names: list[str]) -> None:
+        if not names:
+            return
+        from ghost_engine.models import confirm_on_terminal
+
+        self._paths.update(
+            self.get().require(names, download=self.config.download, confirm=confirm_on_terminal)
+        )
+
     def require(self, name: str) -> Path:
-        return self.get().require([name], download=self.config.download)[name]
+        if name not in self._paths:
+            self.prefetch([name])
+        return self._paths[name]
+
+
+def required_models(config: SwapConfig, store: _LazyStore) -> list[str]:
+    """Names of the model files `config` cannot run without (auto choices resolved)."""
+    names = []
+    if config.detector == "scrfd" or (
+        config.detector == "auto" and store.get().is_installed("scrfd_10g_bnkps")
+    ):
+        names.append("scrfd_10g_bnkps")
+    if config.generator == "ghost":
+        names += [f"G_unet_{config.generator_blocks}blocks", "arcface_iresnet100"]
+        if config.enhance:
+            names.append("sr_lipspade")
+    if config.recognizer == "arcface" and not config.all_faces:
+        names.append("arcface_iresnet100")
+    if config.recognizer == "glintr100" and not config.all_faces:
+        names.append("glintr100")
+    return list(dict.fromkeys(names))
 
 
 def _onnx_session(path: Path, device: str) -> Any:
@@ -160,6 +193,7 @@ def _landmarks(config: SwapConfig, store: _LazyStore) -> Any:
 def build_models(config: SwapConfig, store: Any | None = None) -> FaceModels:
     """Load (or fill) every model the config needs."""
     lazy = _LazyStore(config, store)
+    lazy.prefetch(required_models(config, lazy))
     detector = _detector(config, lazy)
     recognizer, id_encoder = _recognizers(config, lazy)
     return FaceModels(

@@ -1,0 +1,41 @@
+"""A run that lacks model files names all of them at once, with the command that fixes it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ghost_engine.errors import ModelMissingError
+from ghost_engine.face.builder import _LazyStore, build_models, required_models
+from ghost_engine.face.config import SwapConfig
+from ghost_engine.models import ModelStore
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"generator": "passthrough", "detector": "dlib"}, []),
+        ({"generator": "random", "detector": "dlib"}, []),
+        ({"generator": "ghost", "detector": "dlib"}, ["G_unet_2blocks", "arcface_iresnet100"]),
+        (
+            {"generator": "ghost", "generator_blocks": 3, "detector": "scrfd", "enhance": True},
+            ["scrfd_10g_bnkps", "G_unet_3blocks", "arcface_iresnet100", "sr_lipspade"],
+        ),
+        ({"generator": "passthrough", "recognizer": "glintr100"}, ["glintr100"]),
+        ({"generator": "passthrough", "recognizer": "glintr100", "all_faces": True}, []),
+    ],
+)
+def test_required_models(tmp_path: Path, fields: dict, expected: list[str]) -> None:
+    config = SwapConfig(**fields)
+    assert required_models(config, _LazyStore(config, ModelStore(tmp_path))) == expected
+
+
+def test_missing_models_are_reported_together(tmp_path: Path) -> None:
+    config = SwapConfig(generator="ghost", detector="dlib", enhance=True)
+    with pytest.raises(ModelMissingError) as err:
+        build_models(config, ModelStore(tmp_path))
+    message = str(err.value)
+    for name in ("G_unet_2blocks", "arcface_iresnet100", "sr_lipspade"):
+        assert name in message
+    assert "ghost-engine models download" in message

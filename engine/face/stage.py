@@ -174,7 +174,7 @@ class SwapStage:
                 for i, f in enumerate(item.faces)
             ]
             if self.config.debug_overlay:
-                _draw_overlay(item.frame.image, item.faces)
+                _draw_overlay(item.frame.image, item.faces, item.blends.values())
             out.append(item.frame)
         return out
 
@@ -226,7 +226,18 @@ class SwapStage:
         return self._finish(ready)
 
 
-def _draw_overlay(image: np.ndarray, faces: list[Face]) -> None:
+def _mask_outline(mask: np.ndarray, matrix: np.ndarray) -> list[np.ndarray]:
+    """The mask's half-strength contour, in frame coordinates."""
+    binary = (np.asarray(mask) >= 0.5).astype(np.uint8)
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    inverse = cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
+    return [cv2.transform(c.astype(np.float64), inverse).round().astype(np.int32) for c in contours]
+
+
+def _draw_overlay(image: np.ndarray, faces: list[Face], blends=()) -> None:
+    """Boxes with track and score (green), the 5 points (red), mask outlines (yellow)."""
+    for blend in blends:
+        cv2.polylines(image, _mask_outline(blend["mask"], blend["matrix"]), True, (255, 255, 0), 1)
     for face in faces:
         x1, y1, x2, y2 = (int(v) for v in face.box)
         cv2.rectangle(image, (x1, y1), (x2, y2), (0, 255, 0), 2)

@@ -9,7 +9,7 @@ from ghost_engine.types import Face
 
 
 def test_overlay_draws_box_points_and_mask_outline_in_frame_coordinates() -> None:
-    image = np.zeros((300, 400, 3), np.uint8)
+    image = np.zeros((400, 400, 3), np.uint8)
     mask = np.zeros((224, 224), np.float32)
     mask[50:150, 60:160] = 1.0  # a square in crop coordinates
     # crop = 0.5 * frame - (20, 10), so frame = 2 * crop + (40, 20): x 160..358, y 120..318

@@ -53,6 +53,7 @@ class CheckConfig:
             "arcface": 60,
             "nvdec": 45,
             "end_to_end": 60,
+            "tensorrt": 120,
             "webcam": 60,
         }
     )
@@ -365,6 +366,25 @@ def check_end_to_end(cfg: CheckConfig, deadline: float) -> dict:
     }
 
 
+def check_tensorrt(cfg: CheckConfig, deadline: float) -> dict:
+    """TensorRT engines for ArcFace and the generator: build, reuse, parity, timing.
+
+    Skipped with the reason where TensorRT is not installed (the H200 image has none).
+    """
+    from ghost_engine.errors import OptionalDependencyError
+    from ghost_engine.export.tensorrt_env import import_tensorrt
+
+    try:
+        import_tensorrt()
+    except OptionalDependencyError as exc:
+        return {"status": "skipped", "reason": str(exc)}
+    from ghost_engine.export.gpu_check import run_checks
+
+    rows = run_checks(cfg.out / "tensorrt")
+    ok = all(p["ok"] for r in rows for p in r["parity"])
+    return {"status": "ok" if ok else "parity failed", "engines": rows}
+
+
 def check_webcam(cfg: CheckConfig, deadline: float) -> dict:
     """Webcam-style run (file as camera, 720p): p99 latency and frames/s on the device.
 
@@ -384,6 +404,7 @@ SECTIONS: dict[str, Callable[[CheckConfig, float], dict]] = {
     "arcface": check_arcface,
     "nvdec": check_nvdec,
     "end_to_end": check_end_to_end,
+    "tensorrt": check_tensorrt,
     "webcam": check_webcam,
 }
 

@@ -13,6 +13,7 @@ SCRFD and 2d106det exist only as ONNX files, so ONNX Runtime is their runtime.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -84,6 +85,20 @@ def defaults_document(results: dict) -> dict:
     }
 
 
+def _finished(path: Path, batch_sizes: tuple[int, ...]) -> dict[str, list[dict]]:
+    """Rows of networks measured at every batch size under both runtimes in `path`."""
+    if not path.is_file():
+        return {}
+    rows = json.loads(path.read_text()).get("results", [])
+    out: dict[str, list[dict]] = {}
+    for name in dict.fromkeys(r["network"] for r in rows):
+        mine = [r for r in rows if r["network"] == name]
+        have = {(r["runtime"], r["batch_size"]) for r in mine}
+        if all((rt, b) in have for rt in RUNTIMES for b in batch_sizes):
+            out[name] = mine
+    return out
+
+
 def _log(row: NetworkTiming) -> None:
     print(
         f"{row.network:20s} {row.runtime:12s} batch {row.batch_size:3d}: "
@@ -100,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "cpu_runtimes.json")
     parser.add_argument("--defaults", type=Path, default=DEFAULTS_PATH)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the networks already measured in --out (same batch sizes) and add the rest",
+    )
     args = parser.parse_args(argv)
     batch_sizes = parse_int_list(args.batch_sizes, "--batch-sizes")
     names = [n for n in args.networks.split(",") if n]
@@ -118,7 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": [],
     }
+    done = _finished(args.out, batch_sizes) if args.resume else {}
     for name in names:
+        if name in done:
+            results["results"] += done[name]
+            print(f"{name}: kept from {args.out}", flush=True)
+            continue
         started = time.perf_counter()
         module = fill_module(networks.build(name))
         with tempfile.TemporaryDirectory(prefix="ghost-cpu-runtimes-") as tmp:

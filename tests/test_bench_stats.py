@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from ghost_engine.bench.memory import MemorySampler, process_peak_rss_mib
+from ghost_engine.bench.stages import StageResult
 from ghost_engine.bench.stats import Measurement, efficiency, measure
+from ghost_engine.bench.suite import cpu_ceiling
 
 
 class _FakeWork:
@@ -29,9 +31,13 @@ class _FakeWork:
 
 def test_warmup_calls_are_run_but_not_timed():
     work = _FakeWork([50.0, 40.0, 1.0, 3.0, 2.0])
-    m = measure(work, items=4, warmup=2, repeats=3, clock=work.clock)
+    m = measure(
+        work, items=4, warmup=2, repeats=3, clock=work.clock, cpu_clock=lambda: 2 * work.now
+    )
     assert work.calls == 5
     assert m.samples_s == (1.0, 3.0, 2.0)
+    assert m.cpu_samples_s == (2.0, 6.0, 4.0)  # two busy cores
+    assert m.cpu_median_s == 4.0
     assert m.warmup == 2
     assert m.median_s == 2.0
     assert m.per_s == pytest.approx(2.0)  # 4 items / 2 s
@@ -97,3 +103,24 @@ def test_memory_sampler_sees_a_temporary_allocation():
     assert sampler.peak.rss_mib >= base + 150
     assert process_peak_rss_mib() >= sampler.peak.rss_mib - 1
     assert "peak_gpu_allocated_mib" not in sampler.peak.to_dict()
+
+
+def _stage(name: str, unit: str, wall_s: float, cpu_s: float, faces_per_frame: float = 1.0):
+    m = Measurement((wall_s,), items=2, warmup=0, cpu_samples_s=(cpu_s,))
+    fps = m.per_s if unit == "frames" else m.per_s / faces_per_frame
+    return StageResult(name, unit, "x", m, fps)
+
+
+def test_cpu_ceiling_counts_every_stage_on_the_cores():
+    # generator: 2 faces in 2 s wall using 4 CPU s (two cores); 1 face per frame
+    stages = [
+        _stage("detect", "frames", 0.2, 0.2),
+        _stage("generator", "faces", 2.0, 4.0),
+        _stage("encode", "frames", 0.2, 0.4),
+    ]
+    assert stages[1].cpu_s_per_frame == pytest.approx(2.0)
+    out = cpu_ceiling(stages, cores=2)
+    # per frame: 0.1 + 2.0 + 0.2 = 2.3 CPU s on 2 cores -> 1.15 s > the generator's 1.0 s
+    assert out["cpu_s_per_frame_total"] == pytest.approx(2.3)
+    assert out["efficiency_ceiling_all_overlapped"] == pytest.approx(1.0 / 1.15, abs=1e-4)
+    assert cpu_ceiling(stages, cores=8)["efficiency_ceiling_all_overlapped"] == 1.0

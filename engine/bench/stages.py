@@ -37,6 +37,14 @@ class StageResult:
     measurement: Measurement
     frames_per_s: float
 
+    @property
+    def cpu_s_per_frame(self) -> float | None:
+        """Process CPU seconds (all cores) this stage spends per frame."""
+        cpu = self.measurement.cpu_median_s
+        if cpu is None:
+            return None
+        return cpu / self.measurement.items * (self.measurement.per_s / self.frames_per_s)
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,
@@ -44,6 +52,9 @@ class StageResult:
             "implementation": self.implementation,
             "per_s": round(self.measurement.per_s, 4),
             "frames_per_s": round(self.frames_per_s, 4),
+            "cpu_s_per_frame": None
+            if self.cpu_s_per_frame is None
+            else round(self.cpu_s_per_frame, 5),
             "measurement": self.measurement.to_dict(),
         }
 

@@ -21,6 +21,9 @@ class Measurement:
     samples_s: tuple[float, ...]
     items: int
     warmup: int
+    # Process CPU seconds (all threads) of each timed call: more than the wall time when
+    # the work runs on several cores; empty where not recorded.
+    cpu_samples_s: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.samples_s:
@@ -34,19 +37,27 @@ class Measurement:
         return float(statistics.median(self.samples_s))
 
     @property
+    def cpu_median_s(self) -> float | None:
+        """Median process CPU seconds per call, or None when not recorded."""
+        return float(statistics.median(self.cpu_samples_s)) if self.cpu_samples_s else None
+
+    @property
     def per_s(self) -> float:
         """Items per second at the median call time."""
         median = self.median_s
         return self.items / median if median > 0 else float("inf")
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "items_per_call": self.items,
             "warmup_calls": self.warmup,
             "samples_s": [round(s, 6) for s in self.samples_s],
             "median_s": round(self.median_s, 6),
             "per_s": round(self.per_s, 4),
         }
+        if self.cpu_samples_s:
+            out["cpu_median_s"] = round(self.cpu_median_s, 6)
+        return out
 
 
 def measure(
@@ -56,10 +67,11 @@ def measure(
     warmup: int = 1,
     repeats: int = 3,
     clock: Callable[[], float] = time.perf_counter,
+    cpu_clock: Callable[[], float] = time.process_time,
 ) -> Measurement:
     """Run `fn` `warmup` times untimed, then `repeats` times timed; each call does `items`.
 
-    `clock` is injectable so the rule itself can be tested with a fake clock.
+    The clocks are injectable so the rule itself can be tested with fake ones.
     """
     if warmup < 0:
         raise ValueError(f"warmup must be >= 0, got {warmup}")
@@ -67,12 +79,13 @@ def measure(
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     for _ in range(warmup):
         fn()
-    samples = []
+    samples, cpu = [], []
     for _ in range(repeats):
-        start = clock()
+        cpu_start, start = cpu_clock(), clock()
         fn()
         samples.append(clock() - start)
-    return Measurement(tuple(samples), items, warmup)
+        cpu.append(cpu_clock() - cpu_start)
+    return Measurement(tuple(samples), items, warmup, tuple(cpu))
 
 
 @dataclass(frozen=True)

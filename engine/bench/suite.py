@@ -95,7 +95,28 @@ def limits(stages: list[StageResult], e2e: EndToEndResult) -> dict:
     out["face_stage_seconds_per_frame"] = {k: round(v / e2e.frames, 4) for k, v in swap.items()}
     busy = {k: round(v / wall, 4) for k, v in e2e.step_seconds.items()}
     out["thread_busy_fraction"] = busy
+    out.update(cpu_ceiling(stages))
     return out
+
+
+def cpu_ceiling(stages: list[StageResult], cores: int | None = None) -> dict:
+    """The best efficiency this machine allows even with every stage overlapped.
+
+    A frame needs the CPU seconds of every stage; spread over `cores` cores it cannot
+    take less than their sum / cores, nor less than the slowest stage's own time.
+    """
+    cores = cores or len(os.sched_getaffinity(0))
+    cpu = {s.name: s.cpu_s_per_frame for s in stages if s.cpu_s_per_frame is not None}
+    if len(cpu) != len(stages):
+        return {}
+    slowest = min(stages, key=lambda s: s.frames_per_s)
+    floor = max(1.0 / slowest.frames_per_s, sum(cpu.values()) / cores)
+    return {
+        "cpu_s_per_frame": {k: round(v, 5) for k, v in cpu.items()},
+        "cpu_s_per_frame_total": round(sum(cpu.values()), 4),
+        "cores": cores,
+        "efficiency_ceiling_all_overlapped": round(1.0 / slowest.frames_per_s / floor, 4),
+    }
 
 
 def run_bench(config: BenchConfig, log: Log = lambda _msg: None) -> BenchReport:

@@ -185,7 +185,12 @@ def test_enhance_runs_end_to_end_on_nggyup_with_random_weights(media: Path, tmp_
     import ghost_engine
 
     config = SwapConfig(
-        generator="random", detector="dlib", recognizer="dlib", all_faces=True, enhance=True
+        generator="random",
+        runtime="torch",
+        detector="dlib",
+        recognizer="dlib",
+        all_faces=True,
+        enhance=True,
     )
     stage = build_swap_stage(config, [[media / "faces" / "mark.jpg"]])
     enhancer = stage.models.enhancer

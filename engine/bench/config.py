@@ -48,6 +48,9 @@ class BenchConfig:
     generator_blocks: int = 2
     source: Path | None = None
     models_dir: Path | None = None
+    # The generator runtime of the pipeline itself (stage table and end to end): "auto"
+    # is what `ghost-engine run` uses, the faster measured one for the device.
+    pipeline_runtime: str = "auto"
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:

@@ -51,6 +51,7 @@ def swap_config(config: BenchConfig, *, random_weights: bool) -> SwapConfig:
         batch_size=config.pipeline_batch,
         device=config.device,
         models_dir=config.models_dir,
+        runtime=config.pipeline_runtime,
     )
 
 

@@ -33,6 +33,13 @@ def _default_video() -> Path:
     help="Generator runtimes to time: torch, onnxruntime, tensorrt (comma list).",
 )
 @click.option(
+    "--pipeline-runtime",
+    type=click.Choice(["auto", "torch", "onnxruntime"]),
+    default="auto",
+    show_default=True,
+    help="Generator runtime inside the pipeline (auto: as ghost-engine run).",
+)
+@click.option(
     "--batch-sizes",
     default="1,8,32",
     show_default=True,
@@ -82,6 +89,7 @@ def bench(**opts) -> None:
         generator_blocks=opts["generator_blocks"],
         source=opts["source"],
         models_dir=opts["models_dir"],
+        pipeline_runtime=opts["pipeline_runtime"],
     )
 
     def log(message: str) -> None:

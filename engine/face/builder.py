@@ -155,11 +155,36 @@ def _generator(config: SwapConfig, store: _LazyStore) -> GeneratorRunner:
     from ghost_engine.networks.fill import fill_module
 
     name = f"G_unet_{config.generator_blocks}blocks"
-    if config.generator == "random":
+    checkpoint = None if config.generator == "random" else store.require(name)
+    if generator_runtime(config) == "onnxruntime":
+        from ghost_engine.face.onnx_generator import OnnxGenerator, cached_onnx
+
+        cache = (config.models_dir or _default_models_dir()) / "onnx"
+        onnx_path = cached_onnx(name, checkpoint, cache)
+        return GeneratorRunner(
+            OnnxGenerator(onnx_path, config.device), config.device, config.batch_size
+        )
+    if checkpoint is None:
         module = fill_module(networks.build(name))
     else:
-        module = networks.load(name, store.require(name))
+        module = networks.load(name, checkpoint)
     return GeneratorRunner(module, config.device, config.batch_size)
+
+
+def generator_runtime(config: SwapConfig) -> str:
+    """The runtime the generator uses: the config's, or the faster one measured for the
+    device (`bench/results/cpu_runtimes.json` -> `engine/data/runtime_defaults.json`)."""
+    if config.runtime != "auto":
+        return config.runtime
+    from ghost_engine.bench.defaults import default_runtime
+
+    return default_runtime(f"G_unet_{config.generator_blocks}blocks", config.device)
+
+
+def _default_models_dir() -> Path:
+    from ghost_engine.models import default_models_dir
+
+    return default_models_dir()
 
 
 def _enhancer(config: SwapConfig, store: _LazyStore) -> FaceEnhancer | None:

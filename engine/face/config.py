@@ -11,6 +11,7 @@ RECOGNIZERS = ("auto", "arcface", "glintr100", "dlib")
 SMOOTHING = ("window", "ema", "none")
 MASK_MODES = ("ghost", "adaptive")
 ENHANCE_MODES = ("per_face", "official")
+RUNTIMES = ("auto", "torch", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class SwapConfig:
     "random"). enhance_mode "per_face" (a face's result does not depend on its batch) or
     "official" (BatchNorm on the batch's statistics, as GHOST's inference);
     enhance_blend mixes the enhanced face (1) with the unenhanced one (0).
+
+    runtime: how the generator runs; "auto" takes the faster one measured for the device
+    (`ghost_engine.bench.defaults`: ONNX Runtime on CPUs, PyTorch on CUDA).
     """
 
     generator: str = "ghost"
@@ -46,6 +50,7 @@ class SwapConfig:
     enhance: bool = False
     enhance_mode: str = "per_face"
     enhance_blend: float = 1.0
+    runtime: str = "auto"
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -55,6 +60,7 @@ class SwapConfig:
             ("smoothing", SMOOTHING),
             ("mask_mode", MASK_MODES),
             ("enhance_mode", ENHANCE_MODES),
+            ("runtime", RUNTIMES),
         ):
             value = getattr(self, name)
             if value not in allowed:

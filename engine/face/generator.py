@@ -7,6 +7,7 @@ import torch
 
 from ghost_engine.face.enhance import synchronize
 from ghost_engine.face.geometry import CROP_SIZE, generator_input, generator_output
+from ghost_engine.face.onnx_generator import OnnxGenerator
 
 
 class GeneratorRunner:
@@ -19,11 +20,23 @@ class GeneratorRunner:
     """
 
     def __init__(
-        self, module: torch.nn.Module | None, device: str = "cpu", batch_size: int = 8
+        self,
+        module: torch.nn.Module | OnnxGenerator | None,
+        device: str = "cpu",
+        batch_size: int = 8,
     ) -> None:
-        self.module = None if module is None else module.to(device).eval()
+        if isinstance(module, torch.nn.Module):
+            module = module.to(device).eval()
+        self.module = module
         self.device = device
         self.batch_size = batch_size
+
+    @property
+    def runtime(self) -> str:
+        """ "onnxruntime", "torch" or "none" (passthrough)."""
+        if self.module is None:
+            return "none"
+        return "onnxruntime" if isinstance(self.module, OnnxGenerator) else "torch"
 
     @torch.inference_mode()
     def __call__(self, crops: np.ndarray, z_ids: np.ndarray | None) -> np.ndarray:
@@ -47,6 +60,10 @@ class GeneratorRunner:
             z = torch.from_numpy(np.asarray(z_ids[i : i + self.batch_size], np.float32)).to(
                 self.device
             )
+            if isinstance(self.module, OnnxGenerator):
+                y = torch.from_numpy(self.module(xt.cpu().numpy(), z.cpu().numpy()))
+                out.append(y.to(self.device))
+                continue
             y, _ = self.module(xt, z)
             out.append(y)
         synchronize(self.device)

@@ -100,9 +100,9 @@ def _detector(config: SwapConfig, store: _LazyStore) -> Any:
         from ghost_engine.face.scrfd import ScrfdDetector
 
         return ScrfdDetector(_onnx_session(store.require("scrfd_10g_bnkps"), config.device))
-    from ghost_engine.face.dlib_backend import DlibDetector
+    from ghost_engine.face.dlib_backend import DlibConfig, DlibDetector
 
-    return DlibDetector()
+    return DlibDetector(DlibConfig(max_side=config.detect_max_side))
 
 
 def _arcface(path: Path | None, config: SwapConfig) -> Any:

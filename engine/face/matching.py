@@ -53,24 +53,37 @@ class TargetMatcher:
         return not self.config.all_faces
 
     def _track_similarity(self, faces: list[Face], refs: np.ndarray) -> np.ndarray:
-        sims = self.similarity(np.stack([f.embedding for f in faces]), refs)
+        """Similarity to `refs` averaged over each face's track; a face the stage did
+        not embed (an unambiguous continuation of its track) takes its track's average."""
+        embedded = [i for i, f in enumerate(faces) if f.embedding is not None]
+        sims = np.zeros((len(faces), refs.shape[0]))
+        if embedded:
+            sims[embedded] = self.similarity(np.stack([faces[i].embedding for i in embedded]), refs)
         out = np.empty_like(sims)
         for i, face in enumerate(faces):
             key = face.track_id if face.track_id is not None else -1 - i
             total, count = self._track_sums.get(key, (np.zeros(refs.shape[0]), 0))
-            total, count = total + sims[i], count + 1
+            if face.embedding is not None:
+                total, count = total + sims[i], count + 1
             if face.track_id is not None:
                 self._track_sums[key] = (total, count)
             out[i] = total / count
         return out
+
+    def knows(self, face: Face) -> bool:
+        """Whether `face` can be assigned without an embedding of its own."""
+        return face.embedding is not None or (
+            face.track_id is not None
+            and (face.track_id == self.target_track or face.track_id in self._track_sums)
+        )
 
     def assign(self, faces: list[Face]) -> dict[int, int]:
         if not faces:
             return {}
         if self.config.all_faces:
             return {i: 0 for i in range(len(faces))}
-        if any(f.embedding is None for f in faces):
-            raise ValueError("every face needs an embedding for matching")
+        if not all(self.knows(f) for f in faces):
+            raise ValueError("a face on a new track needs an embedding for matching")
         thr = self.config.similarity_threshold
         if self.references is None:
             return self._assign_first(faces, thr)

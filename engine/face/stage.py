@@ -33,10 +33,15 @@ from ghost_engine.face.geometry import align_face, transform_points
 from ghost_engine.face.mask import LAYOUTS, cheek_offset, face_mask, ghost_params, smooth_params
 from ghost_engine.face.matching import MatchConfig, TargetMatcher
 from ghost_engine.face.smoothing import make_smoother
-from ghost_engine.face.tracking import Tracker, TrackerConfig
+from ghost_engine.face.tracking import Tracker, TrackerConfig, box_iou
 from ghost_engine.types import Face, Frame
 
 __all__ = ["SwapConfig", "SwapStage", "build_swap_stage"]
+
+# Re-check a continuing track's identity at least this often (frames).
+REEMBED_EVERY = 15
+# Mean absolute difference (0-255) of grey thumbnails that marks a scene cut.
+CUT_THRESHOLD = 30.0
 
 STEPS = ("detect", "align", "identity", "generator", "enhance", "landmarks", "mask", "paste")
 
@@ -101,6 +106,7 @@ class SwapStage:
         self.masks = _MaskState(config.mask_mode)
         self.layout = LAYOUTS[models.landmarks.layout]
         self._pending: deque[_Pending] = deque()
+        self._thumb: tuple[int, np.ndarray] | None = None
         self._timings = dict.fromkeys(STEPS, 0.0)
 
     @contextmanager
@@ -124,23 +130,59 @@ class SwapStage:
         with self._timed("detect"):
             detections = self.models.detector([f.image for f in frames])
         for frame, faces in zip(frames, detections, strict=True):
-            if faces and self.matcher.needs_embeddings:
-                with self._timed("align"):
-                    crops = [align_face(frame.image, f.kps) for f in faces]
-                with self._timed("identity"):
-                    kps = np.stack(
-                        [
-                            transform_points(f.kps, c.matrix)
-                            for f, c in zip(faces, crops, strict=True)
-                        ]
-                    )
-                    emb = self.models.recognizer.embed(np.stack([c.image for c in crops]), kps)
-                for face, e in zip(faces, emb, strict=True):
-                    face.embedding = e
+            matching = faces and self.matcher.needs_embeddings
+            if matching and not self._continues_track(frame, faces):
+                self._embed(frame, faces)
             self.tracker.update(frame.index, faces)
+            if matching:
+                unknown = [f for f in faces if not self.matcher.knows(f)]
+                if unknown:
+                    self._embed(frame, unknown)
+                for face in faces:
+                    if face.embedding is not None:
+                        self.tracker.tracks[face.track_id].extra["embedded_at"] = frame.index
             sources = self.matcher.assign(faces)
             self.smoother.push(frame.index, {faces[i].track_id: faces[i].kps for i in sources})
             self._pending.append(_Pending(frame, faces, sources))
+
+    def _embed(self, frame: Frame, faces: list[Face]) -> None:
+        """Identity embeddings of `faces` (for tracking and matching)."""
+        with self._timed("align"):
+            crops = [align_face(frame.image, f.kps) for f in faces]
+        with self._timed("identity"):
+            kps = np.stack(
+                [transform_points(f.kps, c.matrix) for f, c in zip(faces, crops, strict=True)]
+            )
+            emb = self.models.recognizer.embed(np.stack([c.image for c in crops]), kps)
+        for face, e in zip(faces, emb, strict=True):
+            face.embedding = e
+
+    def _continues_track(self, frame: Frame, faces: list[Face]) -> bool:
+        """True when identity is not in doubt, so the recogniser can be skipped: one face,
+        overlapping the one track of the previous frame (IoU >= 0.5), no scene cut
+        between the frames, and an embedding of that track less than `REEMBED_EVERY`
+        frames old. Several faces, cuts and new tracks always get embeddings, so people
+        who swap places are still told apart; this saves the recogniser on most frames
+        of a one-person shot."""
+        cut = self._scene_cut(frame)
+        if len(faces) != 1 or cut:
+            return False
+        recent = [t for t in self.tracker.tracks.values() if t.last_frame == frame.index - 1]
+        if len(recent) != 1:
+            return False
+        track = recent[0]
+        fresh = frame.index - track.extra.get("embedded_at", -REEMBED_EVERY) < REEMBED_EVERY
+        return fresh and box_iou(faces[0].box, track.box)[0, 0] >= 0.5
+
+    def _scene_cut(self, frame: Frame) -> bool:
+        """Whether `frame` starts a new shot: mean absolute difference of 64x36 grey
+        thumbnails above `CUT_THRESHOLD` (in-shot motion stays far below it)."""
+        thumb = cv2.resize(frame.image, (64, 36), interpolation=cv2.INTER_AREA)
+        thumb = thumb.mean(axis=2, dtype=np.float32)
+        last, self._thumb = self._thumb, (frame.index, thumb)
+        if last is None or last[0] != frame.index - 1:
+            return True
+        return float(np.abs(thumb - last[1]).mean()) > CUT_THRESHOLD
 
     # -- synthesis: align, swap, mask, paste --------------------------------------------
 

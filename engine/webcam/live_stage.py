@@ -170,10 +170,7 @@ def build_live_stage(
             f"live swapping needs --smoothing ema or none, not {config.smoothing!r} "
             "(the window smoother looks ahead at later frames)"
         )
-    stage = build_swap_stage(config, sources, (), store=store, fps=fps)
     if detect_max_side is not None:
-        from ghost_engine.face.dlib_backend import DlibConfig, DlibDetector
-
-        if isinstance(stage.models.detector, DlibDetector):
-            stage.models.detector = DlibDetector(DlibConfig(max_side=detect_max_side))
+        config = replace(config, detect_max_side=detect_max_side)
+    stage = build_swap_stage(config, sources, (), store=store, fps=fps)
     return LiveSwapStage(stage, len(sources), clock)

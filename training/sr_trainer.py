@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from ghost_engine.training.sr_data import DegradedFaces
 from ghost_engine.training.sr_networks import SRNetworks, build_sr_networks, use_global_batchnorm
 from ghost_engine.training.sr_step import SRStep, SRStepOutput
 from ghost_engine.training.step import Optimisers
+from ghost_engine.training.trainer import TrainSummary
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +49,8 @@ class SRPosition:
     global_step: int = 0
 
 
-@dataclass
-class SRSummary:
-    """What `SRTrainer.run` did."""
-
-    global_step: int
-    losses: dict[str, float] = field(default_factory=dict)
-    history: list[dict[str, float]] = field(default_factory=list)
-    out_dir: Path = Path(".")
-    resumed_from: int | None = None
+# What `SRTrainer.run` did: the same record as the face-swap trainer's.
+SRSummary = TrainSummary
 
 
 def make_optimisers(nets: SRNetworks, cfg: SRTrainConfig, device: torch.device) -> Optimisers:

@@ -20,7 +20,7 @@ from torch import nn
 
 from ghost_engine import networks
 from ghost_engine.errors import UserInputError
-from ghost_engine.networks.aei_net import AADResBlock, AEINet
+from ghost_engine.networks.aei_net import AADResBlock, AEINet, _conv4x4, _Deconv4x4
 from ghost_engine.networks.checkpoint import read_state_dict
 from ghost_engine.networks.discriminator import MultiscaleDiscriminator
 from ghost_engine.networks.fill import fill_module
@@ -32,26 +32,11 @@ EYE_POINTS = (96, 97)  # WFLW pupil landmarks (left, right) used by the eye loss
 
 
 def _down(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel_size=4, stride=2, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.LeakyReLU(0.1, inplace=True),
-    )
+    return _conv4x4(c_in, c_out)
 
 
-class _Up(nn.Module):
-    def __init__(self, c_in: int, c_out: int, concat: bool) -> None:
-        super().__init__()
-        self.deconv = nn.ConvTranspose2d(
-            c_in, c_out, kernel_size=4, stride=2, padding=1, bias=False
-        )
-        self.bn = nn.BatchNorm2d(c_out)
-        self.lrelu = nn.LeakyReLU(0.1, inplace=True)
-        self.concat = concat
-
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.lrelu(self.bn(self.deconv(x)))
-        return torch.cat((x, skip), dim=1) if self.concat else x + skip
+def _Up(c_in: int, c_out: int, concat: bool) -> nn.Module:  # noqa: N802 - a layer factory
+    return _Deconv4x4(c_in, c_out, "unet" if concat else "linknet")
 
 
 class _ScaledEncoder(nn.Module):

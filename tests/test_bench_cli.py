@@ -33,6 +33,7 @@ def test_bench_runs_every_stage_on_a_real_clip(media, tmp_path):
     args = ["bench", str(video), "--frames", "2", "--batch-sizes", "1", "--repeats", "1"]
     args += ["--warmup", "0", "--pipeline-batch", "2", "--generator-blocks", "1"]
     args += ["--pipeline-runtime", "torch"]  # no one-off ONNX export in a unit test
+    args += ["--enhance"]  # the super-resolution stage is reported too
     args += ["--json", str(out), "--plot", str(plot), "-q"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output + repr(result.exception)

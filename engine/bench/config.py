@@ -17,6 +17,7 @@ STAGES = (
     ("align", "faces"),
     ("identity", "faces"),
     ("generator", "faces"),
+    ("enhance", "faces"),  # only with BenchConfig.enhance (as run --enhance)
     ("landmarks", "faces"),
     ("mask", "faces"),
     ("paste", "faces"),
@@ -51,6 +52,8 @@ class BenchConfig:
     # The generator runtime of the pipeline itself (stage table and end to end): "auto"
     # is what `ghost-engine run` uses, the faster measured one for the device.
     pipeline_runtime: str = "auto"
+    # Face super-resolution on every swap, timed as its own stage and in the pipeline.
+    enhance: bool = False
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:

@@ -159,6 +159,15 @@ def measure_stages(work: Workload, config: BenchConfig) -> list[StageResult]:
 
     m = measure(generate, items=len(crops), **timing)
     results.append(_result("generator", impl["generator"], m, ratio))
+    if models.enhancer is not None:
+        batches = models.generator.generate(crops, z)
+
+        def enhance() -> None:
+            for b in batches:
+                models.enhancer(b)
+
+        m = measure(enhance, items=len(crops), **timing)
+        results.append(_result("enhance", f"LIP-SPADE {models.enhancer.mode}", m, ratio))
     steps = _FaceSteps(work, swaps[0])
     for name, fn in (("landmarks", steps.landmarks), ("mask", steps.mask)):
         impl_name = impl["landmarks"] if name == "landmarks" else "face_mask"

@@ -49,11 +49,29 @@ def _notes(work: Workload, config: BenchConfig) -> list[str]:
     return notes
 
 
+def _eager_generator(work: Workload, name: str) -> torch.nn.Module:
+    """The PyTorch generator with the pipeline's weights: the sweep's reference, also when
+    the pipeline itself runs the generator through ONNX Runtime."""
+    from ghost_engine import networks
+    from ghost_engine.models import ModelStore
+    from ghost_engine.networks.fill import fill_module
+
+    if work.random_weights:
+        return fill_module(networks.build(name))
+    return networks.load(name, ModelStore(work.swap_config.models_dir).path(name))
+
+
 def _sweep(work: Workload, config: BenchConfig, log: Log) -> list[dict]:
-    module = work.models.generator.module
-    if module is None:
+    runner = work.models.generator
+    if runner.module is None:
         return []
     name = f"G_unet_{config.generator_blocks}blocks"
+    pipeline_module = runner.module
+    module = (
+        pipeline_module
+        if isinstance(pipeline_module, torch.nn.Module)
+        else _eager_generator(work, name)
+    )
     with tempfile.TemporaryDirectory(prefix="ghost-bench-onnx-") as tmp:
         rows = time_network(
             name,
@@ -68,7 +86,8 @@ def _sweep(work: Workload, config: BenchConfig, log: Log) -> list[dict]:
                 f"generator {r.runtime} batch {r.batch_size}: {r.items_per_s:.3f} faces/s"
             ),
         )
-    work.models.generator.module = module.to(config.device)
+    if isinstance(pipeline_module, torch.nn.Module):
+        runner.module = pipeline_module.to(config.device)
     return [r.to_dict() for r in rows]
 
 

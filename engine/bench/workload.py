@@ -52,6 +52,7 @@ def swap_config(config: BenchConfig, *, random_weights: bool) -> SwapConfig:
         device=config.device,
         models_dir=config.models_dir,
         runtime=config.pipeline_runtime,
+        enhance=config.enhance,
     )
 
 

@@ -39,6 +39,7 @@ def _default_video() -> Path:
     show_default=True,
     help="Generator runtime inside the pipeline (auto: as ghost-engine run).",
 )
+@click.option("--enhance", is_flag=True, help="Include face super-resolution (run --enhance).")
 @click.option(
     "--batch-sizes",
     default="1,8,32",
@@ -90,6 +91,7 @@ def bench(**opts) -> None:
         source=opts["source"],
         models_dir=opts["models_dir"],
         pipeline_runtime=opts["pipeline_runtime"],
+        enhance=opts["enhance"],
     )
 
     def log(message: str) -> None:

@@ -14,7 +14,6 @@ from ghost_engine.face.config import SwapConfig
 from ghost_engine.face.stage import build_swap_stage
 from ghost_engine.video.reader import read_frames
 
-
 DEFAULT_REEMBED = stage_module.REEMBED_EVERY
 
 

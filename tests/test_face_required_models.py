@@ -39,3 +39,20 @@ def test_missing_models_are_reported_together(tmp_path: Path) -> None:
     for name in ("G_unet_2blocks", "arcface_iresnet100", "sr_lipspade"):
         assert name in message
     assert "ghost-engine models download" in message
+
+
+def test_download_fetches_the_published_detector_and_landmarks(tmp_path: Path) -> None:
+    config = SwapConfig(generator="ghost", download=True)
+    names = required_models(config, _LazyStore(config, ModelStore(tmp_path)))
+    assert names == ["scrfd_10g_bnkps", "landmarks_2d106", "G_unet_2blocks", "arcface_iresnet100"]
+
+
+def test_auto_detector_needs_scrfd_without_the_dlib_extra(tmp_path: Path, monkeypatch) -> None:
+    from ghost_engine.face import builder
+
+    config = SwapConfig(generator="passthrough")
+    store = _LazyStore(config, ModelStore(tmp_path))
+    assert builder.detector_kind(config, store) == "dlib"
+    monkeypatch.setattr(builder, "dlib_available", lambda: False)
+    assert builder.detector_kind(config, store) == "scrfd"
+    assert required_models(config, store) == ["scrfd_10g_bnkps"]

@@ -65,13 +65,34 @@ class _LazyStore:
         return self._paths[name]
 
 
+def dlib_available() -> bool:
+    """Whether the offline dlib backend (the `dlib` extra) is installed."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) for m in ("dlib", "face_recognition_models"))
+
+
+def detector_kind(config: SwapConfig, store: _LazyStore) -> str:
+    """ "scrfd" or "dlib" for `config.detector`; "auto" is SCRFD when it is installed, is
+    being downloaded (`--download` fetches the published set), or dlib is absent."""
+    if config.detector != "auto":
+        return config.detector
+    if config.download or not dlib_available():
+        return "scrfd"
+    return "scrfd" if store.get().is_installed("scrfd_10g_bnkps") else "dlib"
+
+
 def required_models(config: SwapConfig, store: _LazyStore) -> list[str]:
-    """Names of the model files `config` cannot run without (auto choices resolved)."""
+    """Names of the model files `config` cannot run without (auto choices resolved).
+
+    With `download`, the mask landmarks (2d106det) come along with SCRFD, as GHOST
+    uses them; without it they are used when present and replaced by dlib's otherwise.
+    """
     names = []
-    if config.detector == "scrfd" or (
-        config.detector == "auto" and store.get().is_installed("scrfd_10g_bnkps")
-    ):
+    if detector_kind(config, store) == "scrfd":
         names.append("scrfd_10g_bnkps")
+        if config.download:
+            names.append("landmarks_2d106")
     if config.generator == "ghost":
         names += [f"G_unet_{config.generator_blocks}blocks", "arcface_iresnet100"]
         if config.enhance:
@@ -93,10 +114,7 @@ def _onnx_session(path: Path, device: str) -> Any:
 
 
 def _detector(config: SwapConfig, store: _LazyStore) -> Any:
-    kind = config.detector
-    if kind == "auto":
-        kind = "scrfd" if store.get().is_installed("scrfd_10g_bnkps") else "dlib"
-    if kind == "scrfd":
+    if detector_kind(config, store) == "scrfd":
         from ghost_engine.face.scrfd import ScrfdDetector
 
         return ScrfdDetector(_onnx_session(store.require("scrfd_10g_bnkps"), config.device))

@@ -388,7 +388,7 @@ def check_tensorrt(cfg: CheckConfig, deadline: float) -> dict:
 def check_webcam(cfg: CheckConfig, deadline: float) -> dict:
     """Webcam-style run (file as camera, 720p): p99 latency and frames/s on the device.
 
-    Needs PyAV and a detector on the device machine; otherwise the error is recorded.
+    Needs PyAV and a detector on the GPU machine; otherwise the error is recorded.
     """
     from ghost_engine.webcam.bench import measure
 

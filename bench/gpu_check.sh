@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Device entry point: install carried wheels (if a .whl/ folder is present), then run every
-# GPU-only check into $OUT (default bench/results/gpu_check). Extra arguments pass through.
+# GPU machine entry point: install wheels from .whl/ (if present, for packages the machine
+# lacks), then run every GPU-only check into $OUT (default bench/results/gpu_check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out_dir="${OUT:-bench/results/gpu_check}"

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,10 @@ class SwapStage:
         self.config = config
         self.models = models
         self.source_ids = source_ids
+        # Live controls (webcam): a source row every swapped face takes instead of its
+        # matched one, and a factor on the mask's blur sigmas.
+        self.active_source: int | None = None
+        self.mask_blur_scale = 1.0
         similarity = None if models.recognizer is None else models.recognizer.similarity
         self.tracker = Tracker(
             similarity, TrackerConfig(link_similarity=config.similarity_threshold)
@@ -197,7 +201,7 @@ class SwapStage:
                     jobs.append((item, fi, src, align_face(item.frame.image, kps)))
         if jobs:
             crops = np.stack([j[3].image for j in jobs])
-            z = None if self.source_ids is None else self.source_ids[[j[2] for j in jobs]]
+            z = None if self.source_ids is None else self.source_ids[self._rows(jobs)]
             swaps = self._swaps(crops, z)
             for (item, fi, _, crop), swap in zip(jobs, swaps, strict=True):
                 mask = self._blend(item.frame, item.faces[fi], crop, swap)
@@ -219,6 +223,16 @@ class SwapStage:
                 _draw_overlay(item.frame.image, item.faces, item.blends.values())
             out.append(item.frame)
         return out
+
+    def _rows(self, jobs: list) -> list[int]:
+        """Source row of each job: its matched source, or the live `active_source`."""
+        if self.active_source is None:
+            return [j[2] for j in jobs]
+        if not 0 <= self.active_source < len(self.source_ids):
+            raise ValueError(
+                f"source {self.active_source} does not exist; there are {len(self.source_ids)}"
+            )
+        return [self.active_source] * len(jobs)
 
     def _swaps(self, crops: np.ndarray, z: np.ndarray | None) -> np.ndarray:
         """Generated (and, with an enhancer, renovated) faces, batch by batch."""
@@ -244,6 +258,12 @@ class SwapStage:
                 offset = cheek_offset(swap_lm, target_lm, self.layout)
         with self._timed("mask"):
             params = self.masks.params(track, frame.index, offset)
+            if self.mask_blur_scale != 1.0:
+                params = replace(
+                    params,
+                    sigma_x=params.sigma_x * self.mask_blur_scale,
+                    sigma_y=params.sigma_y * self.mask_blur_scale,
+                )
             mask = face_mask(swap_lm, params, self.layout)
             if self.config.color_match:
                 swap = color_match(swap, crop.image, mask)

@@ -2,15 +2,9 @@
 live mask blur, and timestamps of the detect and swap steps of every call.
 
 It wraps one `SwapStage` (so tracking, smoothing and mask state carry across a source
-switch) and uses three small hooks on it, described here because the stage has no
-public API for them yet:
-
-- source switch: the stage is built with every `-s` person (identity embeddings computed
-  once); without reference photos every swapped face gets source row 0, so switching
-  sets `stage.source_ids` to the chosen person's row;
-- mask blur: `stage.masks` is wrapped so the blur sigmas of its parameters are scaled;
-- timestamps: `stage.models.detector` and `.generator` are wrapped to note when they
-  start and return.
+switch): the stage is built with every `-s` person (identity embeddings computed once),
+and its live controls `active_source` and `mask_blur_scale` are set between calls;
+`stage.models.detector` and `.generator` are wrapped to note when they start and return.
 """
 
 from __future__ import annotations
@@ -20,8 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from ghost_engine.errors import UserInputError
 from ghost_engine.types import Frame
@@ -54,23 +46,6 @@ class Stamped:
         return getattr(self.fn, name)
 
 
-class BlurScaledMasks:
-    """The stage's mask-parameter state with the blur sigmas multiplied by `scale`."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.scale = 1.0
-
-    def needs_target(self, track: int, frame_index: int) -> bool:
-        return self.inner.needs_target(track, frame_index)
-
-    def params(self, track: int, frame_index: int, offset: float | None):
-        p = self.inner.params(track, frame_index, offset)
-        if self.scale == 1.0:
-            return p
-        return replace(p, sigma_x=p.sigma_x * self.scale, sigma_y=p.sigma_y * self.scale)
-
-
 @dataclass(frozen=True)
 class StepStamps:
     """`detected`: the analysis (detection, identity embeddings, tracking, alignment)
@@ -98,11 +73,8 @@ class LiveSwapStage:
         self.stage = stage
         self.num_sources = num_sources
         ids = stage.source_ids
-        self.all_ids = None if ids is None else np.array(ids, copy=True)
-        if self.all_ids is not None and len(self.all_ids) != num_sources:
-            raise ValueError(f"stage has {len(self.all_ids)} sources, expected {num_sources}")
-        self.masks = BlurScaledMasks(stage.masks)
-        stage.masks = self.masks
+        if ids is not None and len(ids) != num_sources:
+            raise ValueError(f"stage has {len(ids)} sources, expected {num_sources}")
         self.detector = Stamped(stage.models.detector, clock)
         self.generator = Stamped(stage.models.generator, clock)
         stage.models.detector = self.detector
@@ -116,9 +88,9 @@ class LiveSwapStage:
         if not 0 <= state.source < self.num_sources:
             raise UserInputError(f"source {state.source} does not exist")
         self.active_source = state.source
-        if self.all_ids is not None:
-            self.stage.source_ids = self.all_ids[state.source : state.source + 1]
-        self.masks.scale = float(state.blur)
+        if self.stage.source_ids is not None:
+            self.stage.active_source = state.source
+        self.stage.mask_blur_scale = float(state.blur)
 
     def skip(self) -> None:
         """A frame went by without the stage (swap off): leave a gap in its numbering so

@@ -100,6 +100,17 @@ class OptimConfig:
     loss_scale_init: float = 65536.0  # fp16 only: GradScaler's first scale (halves on overflow)
 
 
+def check_run_settings(precision: str, batch_size: int, epochs: int, max_steps: int) -> None:
+    """The checks every training run's settings share (swap and SR training)."""
+    if precision not in PRECISIONS:
+        raise UserInputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if batch_size < 1 or epochs < 1 or max_steps < 0:
+        raise UserInputError(
+            f"batch_size and epochs must be >= 1 and max_steps >= 0, got "
+            f"{batch_size}, {epochs}, {max_steps}"
+        )
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. `batch_size` is the global batch, split evenly over processes."""
@@ -129,13 +140,7 @@ class TrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise UserInputError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.batch_size < 1 or self.epochs < 1 or self.max_steps < 0:
-            raise UserInputError(
-                f"batch_size and epochs must be >= 1 and max_steps >= 0, got "
-                f"{self.batch_size}, {self.epochs}, {self.max_steps}"
-            )
+        check_run_settings(self.precision, self.batch_size, self.epochs, self.max_steps)
         if not 0.0 <= self.data.same_prob <= 1.0:
             raise UserInputError(f"data.same_prob must be in [0, 1], got {self.data.same_prob}")
 

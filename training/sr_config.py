@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ghost_engine.errors import UserInputError
-from ghost_engine.training.config import PRECISIONS
+from ghost_engine.training.config import check_run_settings
 from ghost_engine.training.degradations import DegradationConfig
 
 PERCEPTUAL = ("vgg19", "none")
@@ -103,13 +103,7 @@ class SRTrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise UserInputError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.batch_size < 1 or self.epochs < 1 or self.max_steps < 0:
-            raise UserInputError(
-                f"batch_size and epochs must be >= 1 and max_steps >= 0, got "
-                f"{self.batch_size}, {self.epochs}, {self.max_steps}"
-            )
+        check_run_settings(self.precision, self.batch_size, self.epochs, self.max_steps)
         if self.model.perceptual not in PERCEPTUAL:
             raise UserInputError(
                 f"model.perceptual must be one of {', '.join(PERCEPTUAL)}, "

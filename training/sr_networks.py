@@ -17,15 +17,14 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.distributed.nn.functional import all_reduce
 
 from ghost_engine.errors import CheckpointError, UserInputError
 from ghost_engine.networks.checkpoint import read_state_dict
 from ghost_engine.networks.lipspade import LIPSPADEConfig, LIPSPADEGenerator, ParamFreeBatchNorm
 from ghost_engine.training.sr_config import SRModelConfig
+from ghost_engine.training.sync_bn import global_batch_stats, is_distributed
 
 log = logging.getLogger(__name__)
 
@@ -38,24 +37,14 @@ _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
 class GlobalParamFreeBatchNorm(ParamFreeBatchNorm):
     """The generator's parameter-free BatchNorm with global-batch statistics in training
     (official mode, state updates on, a process group running); else unchanged."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.bn_mode == "official" and self.update_state and _distributed()):
+        if not (self.bn_mode == "official" and self.update_state and is_distributed()):
             return super().forward(x)
-        xf = x.float()
-        count = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float32, device=x.device)
-        sums = all_reduce(torch.cat([xf.sum(dim=(0, 2, 3)), count]))
-        n = sums[-1]
-        mean = sums[:-1] / n
-        centred = xf - mean.view(1, -1, 1, 1)
-        var = all_reduce((centred * centred).sum(dim=(0, 2, 3))) / n
+        centred, mean, var, n = global_batch_stats(x)
         with torch.no_grad():
             self.num_batches_tracked.add_(1)
             self.running_mean.mul_(0.9).add_(mean.detach(), alpha=0.1)

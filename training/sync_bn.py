@@ -34,25 +34,35 @@ def all_reduce(x: torch.Tensor) -> torch.Tensor:
     return _AllReduceSum.apply(x)
 
 
-def _distributed() -> bool:
+def is_distributed() -> bool:
+    """Whether a process group of more than one process is running."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def global_batch_stats(
+    x: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x - mean, mean, biased var, count) per channel over every process's batch, in
+    float32 and in two passes (exact, not E[x^2] - E[x]^2); differentiable."""
+    xf = x.float()
+    count = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float32, device=x.device)
+    sums = all_reduce(torch.cat([xf.sum(dim=(0, 2, 3)), count]))
+    n = sums[-1]
+    mean = sums[:-1] / n
+    centred = xf - mean.view(1, -1, 1, 1)
+    var = all_reduce((centred * centred).sum(dim=(0, 2, 3))) / n
+    return centred, mean, var, n
 
 
 class GlobalBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm2d whose training statistics are the global batch's (two-pass, exact)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and _distributed()):
+        if not (self.training and is_distributed()):
             return super().forward(x)
         if self.momentum is None:
             raise ValueError("GlobalBatchNorm2d needs a float momentum (cumulative not supported)")
-        xf = x.float()
-        count = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float32, device=x.device)
-        sums = all_reduce(torch.cat([xf.sum(dim=(0, 2, 3)), count]))
-        n = sums[-1]
-        mean = sums[:-1] / n
-        centred = xf - mean.view(1, -1, 1, 1)
-        var = all_reduce((centred * centred).sum(dim=(0, 2, 3))) / n
+        centred, mean, var, n = global_batch_stats(x)
         with torch.no_grad():
             self.num_batches_tracked.add_(1)
             m = self.momentum

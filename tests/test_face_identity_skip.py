@@ -48,7 +48,7 @@ def test_identity_skipped_on_continuing_track_with_same_assignments(media, monke
 def test_scene_cut_detector() -> None:
     cfg = SwapConfig(generator="passthrough", detector="dlib", recognizer="dlib")
     stage = stage_module.SwapStage.__new__(stage_module.SwapStage)
-    stage.config, stage._thumb = cfg, None
+    stage.config, stage._thumb, stage.ops = cfg, None, stage_module.HostImageOps()
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, (72, 128, 3), dtype=np.uint8)
     b = rng.integers(0, 256, (72, 128, 3), dtype=np.uint8)

@@ -14,13 +14,13 @@ from collections import deque
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from ghost_engine.face.blend import color_match, paste_back
 from ghost_engine.face.builder import (
     FaceModels,
     build_models,
@@ -29,8 +29,9 @@ from ghost_engine.face.builder import (
     read_photo,
 )
 from ghost_engine.face.config import SwapConfig
-from ghost_engine.face.geometry import align_face, transform_points
-from ghost_engine.face.mask import LAYOUTS, cheek_offset, face_mask, ghost_params, smooth_params
+from ghost_engine.face.geometry import transform_points
+from ghost_engine.face.image_ops import HostImageOps
+from ghost_engine.face.mask import LAYOUTS, cheek_offset, ghost_params, smooth_params
 from ghost_engine.face.matching import MatchConfig, TargetMatcher
 from ghost_engine.face.smoothing import make_smoother
 from ghost_engine.face.tracking import Tracker, TrackerConfig, box_iou
@@ -48,10 +49,11 @@ STEPS = ("detect", "align", "identity", "generator", "enhance", "landmarks", "ma
 
 @dataclass
 class _Pending:
-    frame: Frame
+    frame: Any  # Frame, or a DeviceFrame with the CUDA backend's image ops
     faces: list[Face]
     sources: dict[int, int]  # face index -> source index
-    # face index -> {"matrix": frame->crop 2x3, "mask": (224, 224) float32} once pasted
+    # face index -> {"matrix": frame->crop 2x3, "mask": the blend mask} once pasted
+    # (host ops: float32 (224, 224) in [0, 1]; device ops: uint8 on the device)
     blends: dict[int, dict] = field(default_factory=dict)
 
 
@@ -80,7 +82,11 @@ class _MaskState:
 
 
 class SwapStage:
-    """Implements `ghost_engine.types.StreamStage`; not thread-safe (one stream each)."""
+    """Implements `ghost_engine.types.StreamStage`; not thread-safe (one stream each).
+
+    `ops` does the pixel work (`HostImageOps` on numpy frames by default; the CUDA
+    backend passes its device image ops), everything else is decided here.
+    """
 
     name = "face-swap"
 
@@ -91,8 +97,10 @@ class SwapStage:
         source_ids: np.ndarray | None,
         references: np.ndarray | None,
         fps: float = 30.0,
+        ops: Any | None = None,
     ) -> None:
         self.config = config
+        self.ops = ops if ops is not None else HostImageOps()
         self.models = models
         self.source_ids = source_ids
         # Live controls (webcam): a source row every swapped face takes instead of its
@@ -132,7 +140,7 @@ class SwapStage:
 
     def _analyse(self, frames: list[Frame]) -> None:
         with self._timed("detect"):
-            detections = self.models.detector([f.image for f in frames])
+            detections = self.ops.detect(self.models.detector, frames)
         for frame, faces in zip(frames, detections, strict=True):
             matching = faces and self.matcher.needs_embeddings
             if matching and not self._continues_track(frame, faces):
@@ -152,12 +160,13 @@ class SwapStage:
     def _embed(self, frame: Frame, faces: list[Face]) -> None:
         """Identity embeddings of `faces` (for tracking and matching)."""
         with self._timed("align"):
-            crops = [align_face(frame.image, f.kps) for f in faces]
+            crops = self.ops.crops([(frame, f.kps) for f in faces])
+            images = self.ops.to_host(crops.images)
         with self._timed("identity"):
             kps = np.stack(
-                [transform_points(f.kps, c.matrix) for f, c in zip(faces, crops, strict=True)]
+                [transform_points(f.kps, m) for f, m in zip(faces, crops.matrices, strict=True)]
             )
-            emb = self.models.recognizer.embed(np.stack([c.image for c in crops]), kps)
+            emb = self.models.recognizer.embed(images, kps)
         for face, e in zip(faces, emb, strict=True):
             face.embedding = e
 
@@ -181,8 +190,7 @@ class SwapStage:
     def _scene_cut(self, frame: Frame) -> bool:
         """Whether `frame` starts a new shot: mean absolute difference of 64x36 grey
         thumbnails above `CUT_THRESHOLD` (in-shot motion stays far below it)."""
-        thumb = cv2.resize(frame.image, (64, 36), interpolation=cv2.INTER_AREA)
-        thumb = thumb.mean(axis=2, dtype=np.float32)
+        thumb = self.ops.thumbnail(frame)
         last, self._thumb = self._thumb, (frame.index, thumb)
         if last is None or last[0] != frame.index - 1:
             return True
@@ -191,21 +199,27 @@ class SwapStage:
     # -- synthesis: align, swap, mask, paste --------------------------------------------
 
     def _finish(self, items: list[_Pending]) -> list[Frame]:
-        jobs = []  # (item, face index, source, crop)
+        jobs = []  # (item, face index, source, smoothed points)
         for item in items:
             smoothed = self.smoother.pop(item.frame.index)
             for fi, src in item.sources.items():
                 face = item.faces[fi]
-                kps = smoothed.get(face.track_id, face.kps)
-                with self._timed("align"):
-                    jobs.append((item, fi, src, align_face(item.frame.image, kps)))
+                jobs.append((item, fi, src, smoothed.get(face.track_id, face.kps)))
         if jobs:
-            crops = np.stack([j[3].image for j in jobs])
+            with self._timed("align"):
+                crops = self.ops.crops([(j[0].frame, j[3]) for j in jobs])
             z = None if self.source_ids is None else self.source_ids[self._rows(jobs)]
-            swaps = self._swaps(crops, z)
-            for (item, fi, _, crop), swap in zip(jobs, swaps, strict=True):
-                mask = self._blend(item.frame, item.faces[fi], crop, swap)
-                item.blends[fi] = {"matrix": crop.matrix, "mask": mask}
+            swaps = self.ops.swaps(
+                self.models.generator, self.models.enhancer, crops.images, z, self._timed
+            )
+            with self._timed("landmarks"):
+                host_swaps = self.ops.to_host(swaps)
+            host_crops = _Lazy(lambda: self.ops.to_host(crops.images))
+            for k, (item, fi, _, _) in enumerate(jobs):
+                face, matrix = item.faces[fi], crops.matrices[k]
+                crop, swap, host_swap = crops.images[k], swaps[k], host_swaps[k]
+                mask = self._blend(item.frame, face, crop, host_crops, k, swap, host_swap, matrix)
+                item.blends[fi] = {"matrix": matrix, "mask": mask}
         out = []
         for item in items:
             item.frame.meta["faces_swapped"] = len(item.sources)
@@ -220,7 +234,11 @@ class SwapStage:
                 for i, f in enumerate(item.faces)
             ]
             if self.config.debug_overlay:
-                _draw_overlay(item.frame.image, item.faces, item.blends.values())
+                blends = [
+                    {"matrix": b["matrix"], "mask": self.ops.host_mask(b["mask"])}
+                    for b in item.blends.values()
+                ]
+                self.ops.draw(item.frame, partial(_draw_overlay, faces=item.faces, blends=blends))
             out.append(item.frame)
         return out
 
@@ -234,27 +252,18 @@ class SwapStage:
             )
         return [self.active_source] * len(jobs)
 
-    def _swaps(self, crops: np.ndarray, z: np.ndarray | None) -> np.ndarray:
-        """Generated (and, with an enhancer, renovated) faces, batch by batch."""
-        generator, enhancer = self.models.generator, self.models.enhancer
-        if enhancer is None:
-            with self._timed("generator"):
-                return generator(crops, z)
-        with self._timed("generator"):
-            batches = generator.generate(crops, z)
-        with self._timed("enhance"):
-            batches = [enhancer(b) for b in batches]
-        with self._timed("generator"):
-            return generator.to_pixels(batches)
+    def _blend(self, frame, face: Face, crop, host_crops, k: int, swap, host_swap, matrix):
+        """Mask, colour-match and paste one swap; returns the mask used.
 
-    def _blend(self, frame: Frame, face: Face, crop, swap: np.ndarray) -> np.ndarray:
-        """Mask, colour-match and paste one swap; returns the mask used."""
+        `crop`/`swap` are where the frames are (host or device); landmarks always run on
+        host copies (`host_swap`, and `host_crops()[k]` only when the target's are needed).
+        """
         track = face.track_id if face.track_id is not None else -1
         with self._timed("landmarks"):
-            swap_lm = self.models.landmarks(swap[None])[0]
+            swap_lm = self.models.landmarks(host_swap[None])[0]
             offset = None
             if self.masks.needs_target(track, frame.index):
-                target_lm = self.models.landmarks(crop.image[None])[0]
+                target_lm = self.models.landmarks(host_crops()[k][None])[0]
                 offset = cheek_offset(swap_lm, target_lm, self.layout)
         with self._timed("mask"):
             params = self.masks.params(track, frame.index, offset)
@@ -264,11 +273,11 @@ class SwapStage:
                     sigma_x=params.sigma_x * self.mask_blur_scale,
                     sigma_y=params.sigma_y * self.mask_blur_scale,
                 )
-            mask = face_mask(swap_lm, params, self.layout)
+            mask = self.ops.mask(swap_lm, params, self.layout)
             if self.config.color_match:
-                swap = color_match(swap, crop.image, mask)
+                swap = self.ops.color_match(swap, crop, mask)
         with self._timed("paste"):
-            paste_back(frame.image, swap, mask, crop.matrix)
+            self.ops.paste(frame, swap, mask, matrix)
         return mask
 
     # -- StreamStage ----------------------------------------------------------------------
@@ -286,6 +295,19 @@ class SwapStage:
         ready = list(self._pending)
         self._pending.clear()
         return self._finish(ready)
+
+
+class _Lazy:
+    """A value computed on the first call and kept (host copies made only if needed)."""
+
+    def __init__(self, make) -> None:
+        self._make = make
+        self._value = None
+
+    def __call__(self):
+        if self._value is None:
+            self._value = self._make()
+        return self._value
 
 
 def _mask_outline(mask: np.ndarray, matrix: np.ndarray) -> list[np.ndarray]:

@@ -18,7 +18,13 @@ from typing import Any
 from ghost_engine.pipeline.progress import ProgressConfig
 from ghost_engine.pipeline.report import RunReport
 from ghost_engine.pipeline.runner import PipelineConfig
-from ghost_engine.pipeline.swap import build_swap_stages, check_people, close_stages, make_config
+from ghost_engine.pipeline.swap import (
+    build_swap_stages,
+    check_device,
+    check_people,
+    close_stages,
+    make_config,
+)
 from ghost_engine.types import StreamStage
 from ghost_engine.video.encode import EncodeSettings
 from ghost_engine.video.media import MediaKind, check_readable, detect_kind
@@ -42,8 +48,14 @@ def swap_video(
     segment_s: float = 10.0,
     progress: str = "auto",
     stages: Sequence[StreamStage] | None = None,
+    backend: Any | None = None,
 ) -> RunReport:
-    """Swap faces in a video; returns what was done. `config` is a `SwapConfig`."""
+    """Swap faces in a video; returns what was done. `config` is a `SwapConfig`.
+
+    With `config.device == "cuda"` the CUDA backend runs (frames stay on the GPU);
+    `backend` (a `ghost_engine.cuda.pipeline.DeviceBackendConfig`) chooses it explicitly,
+    e.g. its "emulated" flavour runs the backend's code on a CPU.
+    """
     from ghost_engine.pipeline.video_job import VideoJob, check_video_job, run_video
 
     people, refs = _people(sources), [Path(p) for p in target_faces]
@@ -62,8 +74,31 @@ def swap_video(
     check_video_job(job)
     report = _report("video", target, output, people)
     report.settings = {"encode": dataclasses.asdict(encode), "swap": _config_dict(config)}
+    if backend is None and stages is None and getattr(config, "device", "cpu") == "cuda":
+        from ghost_engine.cuda.pipeline import DeviceBackendConfig
+
+        backend = DeviceBackendConfig()
+    if backend is not None:
+        return _run_device_video(job, report, config or make_config(), people, refs, backend)
     with _stages(config, people, refs, stages) as built:
         return run_video(job, built, report)
+
+
+def _run_device_video(job, report: RunReport, config, people, refs, backend) -> RunReport:
+    """The video run on the CUDA backend (see `ghost_engine.cuda.pipeline`)."""
+    from ghost_engine.cuda.pipeline import DeviceVideoRun
+    from ghost_engine.pipeline.video_job import run_video
+
+    for path in [*(p for person in people for p in person), *refs]:
+        check_readable(path, "source photo" if path not in refs else "target face photo")
+    check_people(people, refs)
+    if backend.flavour == "cuda":
+        check_device("cuda")
+    run = DeviceVideoRun(config, people, refs, job.pipeline, backend)
+    with run as (built, read):
+        run_video(job, built, report, read=read)
+    report.settings["cuda_backend"] = run.summary()
+    return report
 
 
 def swap_image(

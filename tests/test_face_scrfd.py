@@ -134,3 +134,18 @@ def test_nms_against_a_hand_checked_case():
     # 0.4, which then frees box 1 (IoU with box 3: 40/136 = 0.29).
     assert nms(boxes, scores, 0.5).tolist() == [3, 0, 2]
     assert nms(boxes, scores, 0.4).tolist() == [3, 1, 2]
+
+
+def test_blob_from_the_letterbox_kernel_gives_the_same_faces(model_file):
+    """The CUDA backend letterboxes on the device (`kernels.letterbox`, proven equal to
+    its CUDA twin) and hands SCRFD the blob: the faces must equal SCRFD's own path."""
+    from ghost_engine.kernels.letterbox import letterbox
+
+    detector = ScrfdDetector.from_file(model_file)
+    images = _images()
+    for image, expected in zip(images, detector(images), strict=True):
+        blob, geo = letterbox(image, SIZE)
+        got = detector.detect_blob(blob, [geo.scale])[0]
+        assert len(got) == len(expected) > 0
+        np.testing.assert_array_equal([f.box for f in got], [f.box for f in expected])
+        np.testing.assert_array_equal([f.kps for f in got], [f.kps for f in expected])

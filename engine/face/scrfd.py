@@ -162,24 +162,33 @@ class ScrfdDetector:
         x = (x - self.config.mean) / self.config.std
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
-    def _run(self, canvases: list[np.ndarray]) -> list[list[np.ndarray]]:
-        """Raw outputs per image, running the whole batch at once where the model allows."""
-        if self.max_batch is None:
-            outs = self.session.run(self.output_names, {self.input_name: self._blob(canvases)})
-            return [[o[i] for o in outs] for i in range(len(canvases))]
-        result = []
-        for canvas in canvases:
-            outs = self.session.run(self.output_names, {self.input_name: self._blob([canvas])})
-            result.append([o[0] if self.batched else o for o in outs])
-        return result
-
     def __call__(self, images: list[np.ndarray]) -> list[list[Face]]:
         if not images:
             return []
         boxed = [letterbox(img, self.config.input_size) for img in images]
-        raw = self._run([canvas for canvas, _ in boxed])
+        blob = self._blob([canvas for canvas, _ in boxed])
+        return self._faces(self._run(blob), [scale for _, scale in boxed])
+
+    def detect_blob(self, blob: np.ndarray, scales: list[float]) -> list[list[Face]]:
+        """Faces from an already letterboxed, normalised (N, 3, H, W) float32 blob (made
+        on the GPU by the CUDA backend); `scales` are the letterbox scales per image."""
+        return self._faces(self._run(blob), scales)
+
+    def _run(self, blob: np.ndarray) -> list[list[np.ndarray]]:
+        """Raw outputs per image, running the whole batch at once where the model allows."""
+        if self.max_batch is None:
+            outs = self.session.run(self.output_names, {self.input_name: blob})
+            raw = [[o[i] for o in outs] for i in range(len(blob))]
+        else:
+            raw = []
+            for i in range(len(blob)):
+                outs = self.session.run(self.output_names, {self.input_name: blob[i : i + 1]})
+                raw.append([o[0] if self.batched else o for o in outs])
+        return raw
+
+    def _faces(self, raw: list[list[np.ndarray]], scales: list[float]) -> list[list[Face]]:
         faces: list[list[Face]] = []
-        for outputs, (_, scale) in zip(raw, boxed, strict=True):
+        for outputs, scale in zip(raw, scales, strict=True):
             boxes, scores, points = decode(
                 outputs,
                 self.config.input_size,

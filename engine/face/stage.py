@@ -340,9 +340,11 @@ def build_swap_stage(
     *,
     store: Any | None = None,
     fps: float = 30.0,
+    ops: Any | None = None,
 ) -> SwapStage:
     """The stage for `config`: one inner list of photos per source person (their
     identities averaged); the i-th reference photo in `target_faces` gets the i-th source.
+    `ops` does the pixel work (default: `HostImageOps`, numpy frames).
 
     Raises NoFaceError (naming the photo), ModelMissingError, InputFileNotFoundError or
     UnsupportedMediaError.
@@ -369,4 +371,4 @@ def build_swap_stage(
     elif target_faces:
         for photo in target_faces:
             photo_face(models.detector, Path(photo))
-    return SwapStage(config, models, source_ids, references, fps)
+    return SwapStage(config, models, source_ids, references, fps, ops)

@@ -73,8 +73,10 @@ def run_pipeline(
     """Push every frame of `source` through `stages` into `sink`, in order.
 
     `sink` and `on_frame` run in one thread of their own (the sink need not be
-    thread-safe). Raises the first error any step raised; on KeyboardInterrupt every
-    thread is stopped before it is re-raised.
+    thread-safe). A frame whose `meta["release"]` is set has it called once the sink and
+    `on_frame` are done with the frame (its pixels live in a pooled buffer).
+    Raises the first error any step raised; on KeyboardInterrupt every thread is stopped
+    before it is re-raised.
     """
     if config.batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {config.batch_size}")
@@ -93,9 +95,9 @@ def run_pipeline(
         _thread("encode", _write, queues[-1], sink, on_frame, shared, config, stats.steps["encode"])
     )
     started = time.perf_counter()
-    for w in workers:
-        w.start()
     try:
+        for w in workers:
+            w.start()
         _wait(workers, config)
     except BaseException as exc:  # KeyboardInterrupt or SystemExit in the caller
         shared.fail(exc)
@@ -108,22 +110,46 @@ def run_pipeline(
     return stats
 
 
-def _thread(name: str, target: Callable, *args: object) -> threading.Thread:
-    return threading.Thread(target=target, args=args, name=f"ghost-{name}", daemon=True)
+class _Worker(threading.Thread):
+    """A pipeline thread that also records its own end in `finished`.
+
+    `Thread.join` interrupted by Ctrl-C can leave CPython believing the thread has
+    stopped while it still runs (the interrupted lock wait marks it stopped), so the
+    joins after Ctrl-C wait on this event instead.
+    """
+
+    def __init__(self, name: str, target: Callable, args: tuple) -> None:
+        super().__init__(name=f"ghost-{name}", daemon=True)
+        self._work = (target, args)
+        self.finished = threading.Event()
+
+    def run(self) -> None:
+        target, args = self._work
+        try:
+            target(*args)
+        finally:
+            self.finished.set()
 
 
-def _wait(workers: list[threading.Thread], config: PipelineConfig) -> None:
+def _thread(name: str, target: Callable, *args: object) -> _Worker:
+    return _Worker(name, target, args)
+
+
+def _wait(workers: list[_Worker], config: PipelineConfig) -> None:
     for w in workers:
-        while w.is_alive():
-            w.join(timeout=config.poll_s)  # short waits keep Ctrl-C responsive
+        while not w.finished.wait(timeout=config.poll_s):  # short waits: Ctrl-C responsive
+            pass
 
 
-def _join(workers: list[threading.Thread], config: PipelineConfig) -> None:
+def _join(workers: list[_Worker], config: PipelineConfig) -> None:
     deadline = time.monotonic() + config.join_timeout_s
     for w in workers:
-        w.join(timeout=max(0.0, deadline - time.monotonic()))
-        if w.is_alive():
+        if not w.is_alive() and not w.ident:
+            continue  # never started (Ctrl-C while the threads were starting)
+        if not w.finished.wait(timeout=max(0.0, deadline - time.monotonic())):
             _log.warning("thread %s did not stop within %.0f s", w.name, config.join_timeout_s)
+            continue
+        w.join(timeout=1.0)
 
 
 def _put(q: queue.Queue, item: object, shared: _Shared, config: PipelineConfig) -> bool:
@@ -231,5 +257,8 @@ def _write(in_q, sink, on_frame, shared, config, stats) -> None:
                 stats.frames += 1
                 if on_frame is not None:
                     on_frame(frame)
+                release = frame.meta.pop("release", None)
+                if release is not None:  # a pooled buffer (the CUDA backend's pinned frames)
+                    release()
     except BaseException as exc:
         shared.fail(exc)

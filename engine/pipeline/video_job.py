@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,8 +93,17 @@ def check_video_job(job: VideoJob) -> VideoInfo:
     return info
 
 
-def run_video(job: VideoJob, stages: Sequence[StreamStage], report: RunReport) -> RunReport:
-    """Run `stages` over the target video and write the labelled output atomically."""
+def run_video(
+    job: VideoJob,
+    stages: Sequence[StreamStage],
+    report: RunReport,
+    read: Callable[..., Iterable] = read_frames,
+) -> RunReport:
+    """Run `stages` over the target video and write the labelled output atomically.
+
+    `read(path, start_s=, end_s=, first_index=)` gives the frames (the CUDA backend
+    passes its device reader; its last stage hands host frames to the encoder).
+    """
     info = check_video_job(job)
     work = work_dir_for(job.output)
     journal = _open_journal(job, work, _fingerprint(job, info))
@@ -109,7 +118,7 @@ def run_video(job: VideoJob, stages: Sequence[StreamStage], report: RunReport) -
         boundary = plan.start_s(writer.first_pending)
         begin = max(job.time_range.start_s, boundary - job.warmup_s)
         first_index = journal.frames - count_frames(job.target, begin, boundary)
-    frames = read_frames(
+    frames = read(
         job.target, start_s=begin or None, end_s=job.time_range.end_s, first_index=first_index
     )
     progress = Progress(_expected_frames(info, job, journal), job.progress)

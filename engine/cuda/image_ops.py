@@ -1,0 +1,178 @@
+"""The swap stage's pixel work on device frames: the CUDA backend's `HostImageOps`.
+
+Frames, crops, swaps and masks stay device arrays; what crosses to the host is small:
+the detector's input (SCRFD's 640 letterbox, or the frame for detectors that only run
+on the CPU), 64x36 thumbnails, and the 224 crops the landmark network reads. Each step
+mirrors `ghost_engine.face.image_ops.HostImageOps`, and a test runs both on the same
+frames (emulated flavour) and compares the outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ghost_engine.cuda.context import DeviceContext
+from ghost_engine.cuda.kernel_set import KernelSet
+from ghost_engine.face.blend import color_match
+from ghost_engine.face.geometry import CROP_SIZE, GENERATOR_SIZE, estimate_norm
+from ghost_engine.face.image_ops import THUMB_SIZE, Crops
+from ghost_engine.face.mask import CROP, LandmarkLayout, MaskParams, lift_eyebrows
+from ghost_engine.types import Face
+
+
+@dataclass(frozen=True)
+class DeviceOpsConfig:
+    """half: run the generator under fp16 autocast on a GPU (GHOST's inference is fp16)."""
+
+    half: bool = True
+
+
+class DeviceImageOps:
+    """Pixel work on `DeviceFrame`s (see module doc)."""
+
+    name = "cuda"
+
+    def __init__(
+        self, ctx: DeviceContext, kernels: KernelSet, config: DeviceOpsConfig = DeviceOpsConfig()
+    ) -> None:
+        self.ctx = ctx
+        self.k = kernels
+        self.config = config
+
+    # -- analysis -------------------------------------------------------------------------
+
+    def detect(self, detector: Any, frames: Sequence[Any]) -> list[list[Face]]:
+        """SCRFD gets its letterboxed blob made on the device; detectors that read device
+        frames themselves get them; any other detector gets host copies of the frames."""
+        if getattr(detector, "reads_device_frames", False):
+            return detector(frames)
+        detect_blob = getattr(detector, "detect_blob", None)
+        if detect_blob is not None:
+            size = detector.config.input_size[0]
+            out = []
+            for frame in frames:
+                blob, geo = self.k.letterbox(frame.image, size)
+                out.extend(detect_blob(self.ctx.to_host(blob), [geo.scale]))
+            return out
+        return detector([self.ctx.to_host(f.image) for f in frames])
+
+    def thumbnail(self, frame: Any) -> np.ndarray:
+        """Grey (36, 64) float32 thumbnail (area average, as cv2.INTER_AREA)."""
+        import torch
+        import torch.nn.functional as F
+
+        x = self.ctx.to_torch(frame.image).permute(2, 0, 1)[None].float()
+        small = F.interpolate(x, size=THUMB_SIZE[::-1], mode="area")
+        return small.mean(dim=1)[0].to(torch.float32).cpu().numpy()
+
+    def crops(self, jobs: Sequence[tuple[Any, np.ndarray]], size: int = CROP_SIZE) -> Crops:
+        """GHOST's aligned crops, one batched warp per frame (matrices from the host)."""
+        matrices = np.empty((len(jobs), 2, 3))
+        for i, (_, kps) in enumerate(jobs):
+            matrices[i], _ = estimate_norm(kps, size)
+        if not jobs:
+            return Crops(self.ctx.empty((0, size, size, 3)), matrices)
+        groups: dict[int, list[int]] = {}
+        frames: dict[int, Any] = {}
+        for i, (frame, _) in enumerate(jobs):
+            groups.setdefault(id(frame), []).append(i)
+            frames[id(frame)] = frame
+        parts, order = [], []
+        for key, rows in groups.items():
+            parts.append(self.k.warp_affine_batch(frames[key].image, matrices[rows], size))
+            order.extend(rows)
+        images = parts[0] if len(parts) == 1 else self.ctx.xp.concatenate(parts)
+        if order != sorted(order):
+            images = images[np.argsort(order)]
+        return Crops(self.ctx.xp.ascontiguousarray(images), matrices)
+
+    def to_host(self, images: Any) -> np.ndarray:
+        return self.ctx.to_host(images)
+
+    # -- synthesis ------------------------------------------------------------------------
+
+    def swaps(self, generator: Any, enhancer: Any, crops: Any, z: Any, timed: Any) -> Any:
+        """Generated (and renovated) faces, (N, 224, 224, 3) uint8 on the device."""
+        if len(crops) == 0 or (generator.module is None and enhancer is None):
+            return crops.copy()
+        if generator.runtime == "onnxruntime" and enhancer is None:
+            with timed("generator"):  # a CPU runtime: the crops go over and back
+                return self.ctx.upload(generator(self.to_host(crops), z))
+        with timed("generator"):
+            batches = self._generate(generator, crops, z)
+        if enhancer is not None:
+            with timed("enhance"):
+                batches = [enhancer(b) for b in batches]
+        with timed("generator"):
+            return self._pixels(batches, int(crops.shape[1]))
+
+    def _generate(self, generator: Any, crops: Any, z: Any) -> list[Any]:
+        """The generator's (n, 3, 256, 256) outputs in [-1, 1] per batch, on the device."""
+        import torch
+        import torch.nn.functional as F
+
+        device = self.ctx.torch_device
+        x = self.ctx.to_torch(crops).permute(0, 3, 1, 2).float()
+        x = F.interpolate(x, size=(GENERATOR_SIZE, GENERATOR_SIZE), mode="bilinear")
+        x = (x / 255.0 - 0.5) / 0.5
+        if generator.module is None:
+            return [x]
+        if generator.runtime == "onnxruntime":
+            raise ValueError(
+                "the face enhancer needs the generator on PyTorch with the CUDA backend; "
+                "use --runtime torch"
+            )
+        zt = torch.from_numpy(np.asarray(z, np.float32)).to(device)
+        half = self.config.half and self.ctx.on_gpu
+        out = []
+        with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=half):
+            step = generator.batch_size
+            for i in range(0, len(x), step):
+                y, _ = generator.module(x[i : i + step], zt[i : i + step])
+                out.append(y.float())
+        return out
+
+    def _pixels(self, batches: list[Any], size: int) -> Any:
+        """[-1, 1] batches -> (N, size, size, 3) uint8, as `generator_output` on the host:
+        truncate to uint8 at 256, then bilinear to `size`, rounded."""
+        import torch
+        import torch.nn.functional as F
+
+        y = torch.cat(batches).float()
+        y = ((y * 0.5 + 0.5) * 255.0).clamp(0, 255).to(torch.uint8).float()
+        y = F.interpolate(y, size=(size, size), mode="bilinear")
+        y = y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        return self.ctx.from_torch(y)
+
+    def mask(self, landmarks: np.ndarray, params: MaskParams, layout: LandmarkLayout) -> Any:
+        """The blend mask, uint8 (224, 224) on the device (255 = swap)."""
+        if landmarks.shape != (layout.num_points, 2):
+            raise ValueError(
+                f"layout {layout.name} needs ({layout.num_points}, 2) landmarks, "
+                f"got {landmarks.shape}"
+            )
+        hull = self.k.fill_hull(lift_eyebrows(landmarks, layout, params.brow_lift), CROP, CROP)
+        mask = self.k.erode_dilate(hull, int(params.erode))
+        mask = self.k.zero_border(mask, int(round(params.sigma_y * 2)))
+        return self.k.gaussian_blur(mask, params.sigma_x, params.sigma_y)
+
+    def host_mask(self, mask: Any) -> np.ndarray:
+        return self.ctx.to_host(mask).astype(np.float32) / np.float32(255.0)
+
+    def color_match(self, swap: Any, target: Any, mask: Any) -> Any:
+        """Lab statistics are computed on the host (two 224 crops and a mask cross)."""
+        matched = color_match(self.to_host(swap), self.to_host(target), self.host_mask(mask))
+        return self.ctx.upload(matched)
+
+    def paste(self, frame: Any, swap: Any, mask: Any, matrix: np.ndarray) -> None:
+        self.k.blend_inverse_warp(frame.image, swap, mask, matrix)
+
+    def draw(self, frame: Any, painter: Any) -> None:
+        """The debug overlay draws on a host copy that is uploaded back (debug only)."""
+        image = self.ctx.to_host(frame.image).copy()
+        painter(image)
+        self.ctx.upload(image, out=frame.image)

@@ -56,7 +56,16 @@ def test_gpu_check_runs_its_cpu_logic_and_writes_the_report(media, tmp_path):
     assert kernels["max_abs_diff"]["nv12_to_rgb"] == 0
     assert report["sections"]["nvdec"]["status"] == "skipped"
     assert "PyNvVideoCodec" in report["sections"]["nvdec"]["reason"]
-    assert report["sections"]["end_to_end"]["status"] == "not implemented"
+    e2e = report["sections"]["end_to_end"]
+    assert e2e["status"] == "ok", e2e
+    clip = e2e["720p"]
+    assert clip["flavour"] == "emulated" and clip["decode"] == "upload"
+    # 0.3 s of a 30 fps clip through the backend, with and without the encoder
+    assert clip["encoded"]["frames"] == clip["no_encode"]["frames"] == 9
+    steps = {"decode", "face-swap", "download", "encode"}
+    assert set(clip["encoded"]["stage_frames_per_s"]) == steps
+    assert 0 < clip["no_encode"]["efficiency"] <= 1.0
+    assert clip["encoded"]["swap_seconds"]["paste"] > 0
     assert "kernels" in (tmp_path / "summary.txt").read_text()
 
 

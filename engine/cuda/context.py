@@ -16,6 +16,7 @@ and are ordered after the compute by an event (`DeviceContext.download`).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +133,15 @@ class DownloadTicket:
         return self.host
 
 
+def _one_stream_no_interface_sync() -> None:
+    """Arrays pass between CuPy, Numba and PyTorch through `__cuda_array_interface__`,
+    whose consumers by default synchronise the producer's stream on every hand-over (a
+    host wait per kernel launch). All our compute is on the one default stream, so the
+    order is already right; the waits are turned off unless the user set them."""
+    os.environ.setdefault("CUPY_CUDA_ARRAY_INTERFACE_SYNC", "0")
+    os.environ.setdefault("NUMBA_CUDA_ARRAY_INTERFACE_SYNC", "0")
+
+
 def device_context(flavour: str = "cuda") -> DeviceContext:
     """The context for `flavour`; on `cuda`, a clear error when a piece is missing."""
     import torch
@@ -148,8 +158,13 @@ def device_context(flavour: str = "cuda") -> DeviceContext:
         return DeviceContext("simulator", np, torch.device("cpu"))
     from ghost_engine.gpu import require_cupy, require_numba_cuda
 
+    _one_stream_no_interface_sync()
     cupy = require_cupy()
     require_numba_cuda()
+    from numba.core import config as numba_config
+
+    if os.environ["NUMBA_CUDA_ARRAY_INTERFACE_SYNC"] == "0":  # numba read it at import
+        numba_config.CUDA_ARRAY_INTERFACE_SYNC = False
     if not torch.cuda.is_available():
         raise UserInputError(
             "the CUDA backend needs a GPU that PyTorch can use (torch.cuda.is_available() "

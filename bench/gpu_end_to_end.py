@@ -133,7 +133,7 @@ def run_clip(clip: Path, out: Path, device: str, tiny: bool, scale: float) -> di
         )
 
     stage = _stage(device, tiny, scale, batch)
-    run = DeviceVideoRun(None, [], [], pipeline, backend, stage=stage)
+    run = DeviceVideoRun(None, [], [], pipeline, backend, stage=stage, encoder_pix_fmt="yuv420p")
     with run as (stages, read):
         t0 = time.perf_counter()
         run_video(job("warmup", 0.2 if tiny else 0.5), stages, RunReport("video", "", "", []), read)
@@ -150,6 +150,7 @@ def run_clip(clip: Path, out: Path, device: str, tiny: bool, scale: float) -> di
         result["no_encode"] = _rates(frames, steps, stats.wall_s)
     result["decode"] = run.decode_backend
     result["decode_fallback_reason"] = run.decode_reason
+    result["encoder_input"] = run.summary()["encoder_input"]
     result["gpu_memory"] = _gpu_memory(device)
     return result
 

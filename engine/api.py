@@ -94,7 +94,8 @@ def _run_device_video(job, report: RunReport, config, people, refs, backend) -> 
     check_people(people, refs)
     if backend.flavour == "cuda":
         check_device("cuda")
-    run = DeviceVideoRun(config, people, refs, job.pipeline, backend)
+    _, pix_fmt, _ = job.encode.resolve()
+    run = DeviceVideoRun(config, people, refs, job.pipeline, backend, encoder_pix_fmt=pix_fmt)
     with run as (built, read):
         run_video(job, built, report, read=read)
     report.settings["cuda_backend"] = run.summary()

@@ -65,6 +65,36 @@ class Frame:
 
 
 @dataclass
+class PlanarFrame:
+    """A frame already in 8-bit 4:2:0 for the encoder: I420 (H * 3 // 2, W), the Y plane,
+    then U and V (H/2 x W/2 each). The CUDA backend converts on the GPU, so half the bytes
+    cross to the host and the encoder thread converts nothing. Same index/pts/meta as
+    `Frame`."""
+
+    index: int
+    i420: np.ndarray
+    pts: int | None = None
+    time_base: Fraction | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        a = self.i420
+        _check(
+            isinstance(a, np.ndarray) and a.ndim == 2 and a.shape[0] % 3 == 0,
+            f"PlanarFrame.i420 must be (H * 3 // 2, W), got {getattr(a, 'shape', type(a))}",
+        )
+        _check(a.dtype == np.uint8, f"PlanarFrame.i420 must be uint8, got {a.dtype}")
+
+    @property
+    def height(self) -> int:
+        return int(self.i420.shape[0]) * 2 // 3
+
+    @property
+    def width(self) -> int:
+        return int(self.i420.shape[1])
+
+
+@dataclass
 class Face:
     """One detected face in one frame: box (x1, y1, x2, y2), score, 5 points (x, y).
 

@@ -48,13 +48,21 @@ def runs(media, tmp_path_factory) -> dict:
     # batch 3 with the window smoother's look-ahead of 2: batches straddle the held frames
     cfg = SwapConfig(generator="passthrough", detector="dlib", recognizer="dlib", batch_size=3)
     results = {}
-    for name, backend in (("cpu", None), ("emulated", DeviceBackendConfig(flavour="emulated"))):
+    emulated = DeviceBackendConfig(flavour="emulated")
+    lossless_rgb = EncodeSettings(codec="ffv1")
+    lossless_yuv = EncodeSettings(codec="h264", crf=0, preset="ultrafast")  # QP 0: exact YUV
+    for name, backend, encode in (
+        ("cpu", None, lossless_rgb),
+        ("emulated", emulated, lossless_rgb),
+        ("cpu_yuv", None, lossless_yuv),
+        ("emulated_yuv", emulated, lossless_yuv),
+    ):
         report = swap_video(
             media / "videos" / "nggyup.mp4",
             [media / "faces" / "mark.jpg"],
             out / f"{name}.mkv",
             config=cfg,
-            encode=EncodeSettings(codec="ffv1"),
+            encode=encode,
             end_s=0.5,
             progress="quiet",
             backend=backend,
@@ -85,6 +93,20 @@ def test_emulated_backend_matches_the_cpu_backend(runs):
     summary = emu_report.settings["cuda_backend"]
     assert summary["flavour"] == "emulated" and summary["decode"] == "upload"
     assert "GPU" in summary["decode_fallback_reason"]
+    assert summary["encoder_input"] == "rgb24"  # FFV1 here stores RGB: no 4:2:0 on the way
+
+
+def test_yuv420p_outputs_take_i420_made_on_the_device(runs):
+    """The encoder's own RGB -> yuv420p (swscale) against our device kernel's I420."""
+    cpu_report, cpu_frames, _ = runs["cpu_yuv"]
+    emu_report, emu_frames, _ = runs["emulated_yuv"]
+    assert emu_report.settings["cuda_backend"]["encoder_input"] == "i420 from the device"
+    assert len(cpu_frames) == len(emu_frames) == 15
+    diffs = [
+        np.abs(a.astype(int) - b.astype(int)) for a, b in zip(cpu_frames, emu_frames, strict=True)
+    ]
+    assert max(float(d.mean()) for d in diffs) < 0.2
+    assert max(int(d.max()) for d in diffs) <= 8  # colour edges: averaged vs picked chroma
 
 
 class _ZShiftGenerator(torch.nn.Module):

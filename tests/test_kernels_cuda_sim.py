@@ -60,6 +60,7 @@ def _run_cuda_twins(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     out["nv12_center"] = dev.to_host(
         color.nv12_to_rgb(dev.to_device(inputs["nv12"]), chroma_siting="center")
     )
+    out["i420"] = dev.to_host(color.rgb_to_i420(dev.to_device(inputs["frames"][0])))
     blob, _ = letterbox.letterbox(dev.to_device(inputs["frames"]), 40)
     out["letterbox"] = dev.to_host(blob)
     crops = warp.warp_affine_batch(
@@ -173,6 +174,20 @@ def test_blend_twin_within_one_level(sim):
     )
     assert (expected != inputs["frames"][0]).any()
     assert _max_diff(out["blend"], expected) <= 1
+
+
+def test_i420_twin_is_bit_exact_and_near_opencv(sim):
+    from ghost_engine.kernels import color
+
+    inputs, out = sim
+    frame = inputs["frames"][0]
+    assert _max_diff(out["i420"], color.rgb_to_i420(frame)) == 0
+    # the same BT.601 limited-range encode as OpenCV's, up to rounding: luma directly;
+    # chroma on a picture whose 2x2 blocks are flat (OpenCV subsamples without averaging)
+    assert _max_diff(out["i420"][:H], cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)[:H]) <= 1
+    blocks = frame.reshape(H // 2, 2, W // 2, 2, 3).mean(axis=(1, 3)).round().astype(np.uint8)
+    flat = np.repeat(np.repeat(blocks, 2, axis=0), 2, axis=1)
+    assert _max_diff(color.rgb_to_i420(flat), cv2.cvtColor(flat, cv2.COLOR_RGB2YUV_I420)) <= 1
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ class DeviceContext:
             out = self.pinned_empty(tuple(device.shape), device.dtype)
         if not self.on_gpu:
             out[...] = device
-            return DownloadTicket(out, None)
+            return DownloadTicket(out, None, None)
         cupy = self.xp
         if self._copy_stream is None:
             self._copy_stream = cupy.cuda.Stream(non_blocking=True)
@@ -91,7 +91,7 @@ class DeviceContext:
         device.get(stream=self._copy_stream, out=out, blocking=False)
         done = cupy.cuda.Event(disable_timing=True)
         done.record(self._copy_stream)
-        return DownloadTicket(out, done)
+        return DownloadTicket(out, done, device)  # the source lives until the copy landed
 
     def to_host(self, device: Any) -> np.ndarray:
         """A synchronous host copy (small things: points, masks for overlays)."""
@@ -125,11 +125,13 @@ class DownloadTicket:
 
     host: np.ndarray
     event: Any
+    source: Any  # kept referenced: freed early, its memory could be rewritten mid-copy
 
     def wait(self) -> np.ndarray:
         if self.event is not None:
             self.event.synchronize()
             self.event = None
+        self.source = None
         return self.host
 
 

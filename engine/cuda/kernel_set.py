@@ -22,6 +22,7 @@ class KernelSet:
 
     name: str
     nv12_to_rgb: Callable[..., Any]  # (nv12 (H*3/2, W), out=None) -> (H, W, 3) uint8
+    rgb_to_i420: Callable[..., Any]  # (rgb (H, W, 3), out=None) -> (H*3/2, W) uint8
     letterbox: Callable[..., Any]  # (frames (N, H, W, 3), size) -> (blob, geometry)
     warp_affine_batch: Callable[..., Any]  # (frames, matrices, size, frame_index) -> crops
     fill_hull: Callable[..., Any]  # (points, height, width) -> uint8 mask
@@ -41,6 +42,16 @@ def _cpu_nv12(nv12: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
+def _cpu_i420(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    from ghost_engine.kernels import color
+
+    i420 = color.rgb_to_i420(rgb)
+    if out is None:
+        return i420
+    out[...] = i420
+    return out
+
+
 def _cpu_zero_border(mask: np.ndarray, width: int) -> np.ndarray:
     from ghost_engine.kernels import morphology
 
@@ -55,6 +66,7 @@ def cpu_kernels() -> KernelSet:
     return KernelSet(
         name="cpu",
         nv12_to_rgb=_cpu_nv12,
+        rgb_to_i420=_cpu_i420,
         letterbox=letterbox.letterbox,
         warp_affine_batch=warp.warp_affine_batch,
         fill_hull=hull_fill.fill_hull,
@@ -75,6 +87,7 @@ def cuda_kernels() -> KernelSet:
     return KernelSet(
         name="cuda",
         nv12_to_rgb=nv12,
+        rgb_to_i420=color.rgb_to_i420,
         letterbox=letterbox.letterbox,
         warp_affine_batch=warp.warp_affine_batch,
         fill_hull=mask.fill_hull,

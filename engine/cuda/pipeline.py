@@ -36,6 +36,7 @@ class DeviceBackendConfig:
     prefer_nvdec: bool = True
     half: bool = True
     pool_timeout_s: float = 120.0
+    planar: bool = True  # I420 on the device when the encoder takes yuv420p
 
 
 def device_pool_size(pipeline: PipelineConfig, lookahead: int) -> int:
@@ -58,6 +59,9 @@ def pinned_pool_size(pipeline: PipelineConfig, lookahead: int) -> int:
 class DeviceVideoRun:
     """`with DeviceVideoRun(...) as (stages, read): run_video(job, stages, report, read)`.
 
+    `encoder_pix_fmt` is the encoder's pixel format: with "yuv420p" the frames are
+    converted on the device (see `DownloadStage`); anything else gets RGB.
+
     `decode_backend` / `decode_reason` say which decoder the run used and why.
     """
 
@@ -69,6 +73,7 @@ class DeviceVideoRun:
         pipeline: PipelineConfig,
         backend: DeviceBackendConfig = DeviceBackendConfig(),
         stage: Any | None = None,
+        encoder_pix_fmt: str | None = None,
     ) -> None:
         self.config = config
         self.people = people
@@ -77,6 +82,7 @@ class DeviceVideoRun:
         self.backend = backend
         self.ctx: DeviceContext | None = None
         self.stage = stage
+        self.planar = backend.planar and encoder_pix_fmt == "yuv420p"
         self.decode_backend = ""
         self.decode_reason = ""
         self._stop = threading.Event()
@@ -101,7 +107,11 @@ class DeviceVideoRun:
         lookahead = self.stage.smoother.lookahead
         self._pool_size = device_pool_size(self.pipeline, lookahead)
         download = DownloadStage(
-            self.ctx, pinned_pool_size(self.pipeline, lookahead), self.backend.pool_timeout_s
+            self.ctx,
+            pinned_pool_size(self.pipeline, lookahead),
+            self.backend.pool_timeout_s,
+            kernels=ops.k,
+            planar=self.planar,
         )
         return [self.stage, download], self.read
 
@@ -144,5 +154,6 @@ class DeviceVideoRun:
             "flavour": self.backend.flavour,
             "decode": self.decode_backend,
             "decode_fallback_reason": self.decode_reason,
+            "encoder_input": "i420 from the device" if self.planar else "rgb24",
             "generator_fp16": self.backend.half and self.backend.flavour == "cuda",
         }

@@ -149,6 +149,6 @@ def test_device_swaps_match_the_host_generator_path(media):
 
 def test_pool_sizes_cover_every_frame_in_flight():
     pipeline = PipelineConfig(batch_size=8, queue_batches=2)
-    # B + Q*B + 3*(B+L) + Q*(B+L) ... spelled out for B=8, Q=2, L=2
-    assert device_pool_size(pipeline, 2) == 8 + 16 + 10 + 20 + 10 + 1
+    # decoder B + Q*B, analysis B+L, then per face stage Q*(B+L) queued + (B+L) working
+    assert device_pool_size(pipeline, 2) == 8 + 16 + 10 + 2 * (20 + 10) + 1
     assert pinned_pool_size(pipeline, 2) == 4 * 10 + 1

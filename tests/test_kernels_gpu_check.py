@@ -62,7 +62,7 @@ def test_gpu_check_runs_its_cpu_logic_and_writes_the_report(media, tmp_path):
     assert clip["flavour"] == "emulated" and clip["decode"] == "upload"
     # 0.3 s of a 30 fps clip through the backend, with and without the encoder
     assert clip["encoded"]["frames"] == clip["no_encode"]["frames"] == 9
-    steps = {"decode", "face-swap", "download", "encode"}
+    steps = {"decode", "face-analysis", "face-synthesis", "download", "encode"}
     assert set(clip["encoded"]["stage_frames_per_s"]) == steps
     assert 0 < clip["no_encode"]["efficiency"] <= 1.0
     assert clip["encoded"]["swap_seconds"]["paste"] > 0

@@ -1,7 +1,8 @@
 """The CUDA backend for one video run: device reader, swap stage on device, download.
 
 `DeviceVideoRun` is a context manager giving what `run_video` needs: the stages
-(the swap stage with `DeviceImageOps`, then `DownloadStage`) and a `read` function that
+(the swap stage with `DeviceImageOps`, split into analysis and synthesis so detection
+overlaps the generator, then `DownloadStage`) and a `read` function that
 opens the device frame source (NVDEC, or PyAV plus upload). Each runs in its own thread
 of `run_pipeline`, joined by bounded queues, so decode, swap, copies back and x264
 encoding overlap. GPU work is ordered on the default stream; device-to-host copies run
@@ -39,16 +40,16 @@ class DeviceBackendConfig:
     planar: bool = True  # I420 on the device when the encoder takes yuv420p
 
 
-def device_pool_size(pipeline: PipelineConfig, lookahead: int) -> int:
+def device_pool_size(pipeline: PipelineConfig, lookahead: int, face_stages: int = 2) -> int:
     """Device frame buffers enough for every frame that can be in flight at once.
 
-    The decoder's partial batch (B), the queue to the swap stage (Q batches of B), the
-    swap stage's input and held look-ahead (B + L), the queue to the download stage
-    (Q batches of up to B + L) and the batch being copied (B + L); one spare. With fewer,
-    the decoder could wait for a buffer the swap stage holds while waiting for frames.
+    The decoder's partial batch (B) and its queue (Q batches of B); the analysis stage's
+    input and held look-ahead (B + L); after each face stage a queue (Q batches of up to
+    B + L) and the next stage's batch (B + L); one spare. With fewer, the decoder could
+    wait for a buffer that a later stage holds while it waits for frames.
     """
     b, q, ahead = pipeline.batch_size, pipeline.queue_batches, lookahead
-    return b + q * b + (b + ahead) + q * (b + ahead) + (b + ahead) + 1
+    return b + q * b + (b + ahead) + face_stages * (q + 1) * (b + ahead) + 1
 
 
 def pinned_pool_size(pipeline: PipelineConfig, lookahead: int) -> int:
@@ -105,7 +106,8 @@ class DeviceVideoRun:
         else:
             self.stage.ops = ops
         lookahead = self.stage.smoother.lookahead
-        self._pool_size = device_pool_size(self.pipeline, lookahead)
+        face_stages = self.stage.split()
+        self._pool_size = device_pool_size(self.pipeline, lookahead, len(face_stages))
         download = DownloadStage(
             self.ctx,
             pinned_pool_size(self.pipeline, lookahead),
@@ -113,7 +115,7 @@ class DeviceVideoRun:
             kernels=ops.k,
             planar=self.planar,
         )
-        return [self.stage, download], self.read
+        return [*face_stages, download], self.read
 
     def read(
         self,

@@ -9,6 +9,7 @@ See DESIGN.md section 3 for the GHOST behaviour reproduced.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -35,7 +36,7 @@ from ghost_engine.face.mask import LAYOUTS, cheek_offset, ghost_params, smooth_p
 from ghost_engine.face.matching import MatchConfig, TargetMatcher
 from ghost_engine.face.smoothing import make_smoother
 from ghost_engine.face.tracking import Tracker, TrackerConfig, box_iou
-from ghost_engine.types import Face, Frame
+from ghost_engine.types import Face, Frame, StreamStage
 
 __all__ = ["SwapConfig", "SwapStage", "build_swap_stage"]
 
@@ -52,6 +53,7 @@ class _Pending:
     frame: Any  # Frame, or a DeviceFrame with the CUDA backend's image ops
     faces: list[Face]
     sources: dict[int, int]  # face index -> source index
+    smoothed: dict = field(default_factory=dict)  # track -> smoothed 5 points, once ready
     # face index -> {"matrix": frame->crop 2x3, "mask": the blend mask} once pasted
     # (host ops: float32 (224, 224) in [0, 1]; device ops: uint8 on the device)
     blends: dict[int, dict] = field(default_factory=dict)
@@ -120,6 +122,7 @@ class SwapStage:
         self._pending: deque[_Pending] = deque()
         self._thumb: tuple[int, np.ndarray] | None = None
         self._timings = dict.fromkeys(STEPS, 0.0)
+        self._timings_lock = threading.Lock()
 
     @contextmanager
     def _timed(self, step: str):
@@ -127,7 +130,8 @@ class SwapStage:
         try:
             yield
         finally:
-            self._timings[step] += time.perf_counter() - start
+            with self._timings_lock:  # split stages time steps from two threads
+                self._timings[step] += time.perf_counter() - start
 
     def timings(self) -> dict[str, float]:
         """Seconds spent per sub-step so far."""
@@ -201,7 +205,7 @@ class SwapStage:
     def _finish(self, items: list[_Pending]) -> list[Frame]:
         jobs = []  # (item, face index, source, smoothed points)
         for item in items:
-            smoothed = self.smoother.pop(item.frame.index)
+            smoothed = item.smoothed
             for fi, src in item.sources.items():
                 face = item.faces[fi]
                 jobs.append((item, fi, src, smoothed.get(face.track_id, face.kps)))
@@ -286,15 +290,58 @@ class SwapStage:
         if not frames:
             return []
         self._analyse(frames)
-        ready = []
-        while len(self._pending) > self.smoother.lookahead:
-            ready.append(self._pending.popleft())
-        return self._finish(ready)
+        return self._finish(self._ready(self.smoother.lookahead))
 
     def flush(self) -> list[Frame]:
-        ready = list(self._pending)
-        self._pending.clear()
-        return self._finish(ready)
+        return self._finish(self._ready(0))
+
+    def _ready(self, keep: int) -> list[_Pending]:
+        """Analysed frames beyond the last `keep`, with their smoothed points."""
+        ready = []
+        while len(self._pending) > keep:
+            item = self._pending.popleft()
+            item.smoothed = self.smoother.pop(item.frame.index)
+            ready.append(item)
+        return ready
+
+    def split(self) -> list[StreamStage]:
+        """The stage as two stages for two threads: analysis (detect, embed, track,
+        match, smooth) and synthesis (crops, generator, masks, paste), so detection of
+        the next frames overlaps the generator's work on these. Same results as one."""
+        return [_AnalysisStage(self), _SynthesisStage(self)]
+
+
+class _AnalysisStage:
+    """Frames in, analysed items out (in order, after the smoothing look-ahead)."""
+
+    name = "face-analysis"
+
+    def __init__(self, stage: SwapStage) -> None:
+        self.stage = stage
+
+    def process(self, frames: list[Frame]) -> list[_Pending]:
+        if not frames:
+            return []
+        self.stage._analyse(frames)
+        return self.stage._ready(self.stage.smoother.lookahead)
+
+    def flush(self) -> list[_Pending]:
+        return self.stage._ready(0)
+
+
+class _SynthesisStage:
+    """Analysed items in, swapped frames out."""
+
+    name = "face-synthesis"
+
+    def __init__(self, stage: SwapStage) -> None:
+        self.stage = stage
+
+    def process(self, items: list[_Pending]) -> list[Frame]:
+        return self.stage._finish(items)
+
+    def flush(self) -> list[Frame]:
+        return []
 
 
 class _Lazy:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from ghost_engine.types import StreamStage
 from ghost_engine.video.encode import EncodeSettings
 from ghost_engine.video.media import MediaKind, check_readable, detect_kind
 from ghost_engine.video.mux import TimeRange
+
+_log = logging.getLogger(__name__)
 
 PathLike = str | Path
 People = PathLike | Sequence[PathLike | Sequence[PathLike]]
@@ -75,13 +78,28 @@ def swap_video(
     report = _report("video", target, output, people)
     report.settings = {"encode": dataclasses.asdict(encode), "swap": _config_dict(config)}
     if backend is None and stages is None and getattr(config, "device", "cpu") == "cuda":
-        from ghost_engine.cuda.pipeline import DeviceBackendConfig
-
-        backend = DeviceBackendConfig()
+        backend = _default_device_backend()
     if backend is not None:
         return _run_device_video(job, report, config or make_config(), people, refs, backend)
     with _stages(config, people, refs, stages) as built:
         return run_video(job, built, report)
+
+
+def _default_device_backend() -> Any | None:
+    """The CUDA backend, or None (networks on the GPU, frames on the CPU) with a warning
+    when its packages are not installed."""
+    from ghost_engine.cuda.context import missing_packages
+    from ghost_engine.cuda.pipeline import DeviceBackendConfig
+
+    missing = missing_packages()
+    if missing:
+        _log.warning(
+            "the CUDA backend needs %s (pip install 'ghost-engine[cuda]'); running the "
+            "networks on the GPU with frames on the CPU instead",
+            ", ".join(missing),
+        )
+        return None
+    return DeviceBackendConfig()
 
 
 def _run_device_video(job, report: RunReport, config, people, refs, backend) -> RunReport:

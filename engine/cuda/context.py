@@ -135,6 +135,17 @@ class DownloadTicket:
         return self.host
 
 
+def missing_packages() -> list[str]:
+    """The `cuda` extra's packages the CUDA backend needs that are not installed."""
+    import importlib.util
+
+    missing = []
+    for module, package in (("cupy", "cupy-cuda13x"), ("numba", "numba-cuda")):
+        if importlib.util.find_spec(module) is None:
+            missing.append(package)
+    return missing
+
+
 def _one_stream_no_interface_sync() -> None:
     """Arrays pass between CuPy, Numba and PyTorch through `__cuda_array_interface__`,
     whose consumers by default synchronise the producer's stream on every hand-over (a

@@ -152,3 +152,33 @@ def test_pool_sizes_cover_every_frame_in_flight():
     # decoder B + Q*B, analysis B+L, then per face stage Q*(B+L) queued + (B+L) working
     assert device_pool_size(pipeline, 2) == 8 + 16 + 10 + 2 * (20 + 10) + 1
     assert pinned_pool_size(pipeline, 2) == 4 * 10 + 1
+
+
+def test_device_crops_and_masks_match_the_host_ops(media):
+    """Crops from interleaved frames come back in job order; masks within one level."""
+    import cv2
+
+    from ghost_engine.face.mask import LAYOUTS, ghost_params
+    from ghost_engine.types import Frame
+
+    recording = np.load(Path(__file__).resolve().parent.parent / "bench/data/nggyup_faces.npz")
+    frames = [f for f in read_frames(media / "videos" / "nggyup.mp4", end_s=0.1)][:2]
+    jobs = [(frames[0], recording["kps"][0]), (frames[1], recording["kps"][1])]
+    jobs.append((frames[0], recording["kps"][1] + 7.0))  # back to the first frame
+    host, ops = HostImageOps(), DeviceImageOps(device_context("emulated"), cpu_kernels())
+    want, got = host.crops(jobs), ops.crops(jobs)
+    np.testing.assert_array_equal(got.matrices, want.matrices)
+    np.testing.assert_array_equal(got.images, want.images)
+    assert np.abs(want.images[0].astype(int) - want.images[2].astype(int)).mean() > 5
+
+    layout = LAYOUTS["68"]
+    for offset in (-4.0, 0.0, 6.0):  # erosion and dilation, different blurs
+        params = ghost_params(offset)
+        points = recording["landmarks68"][0]
+        want_mask = host.mask(points, params, layout)
+        got_mask = ops.host_mask(ops.mask(points, params, layout))
+        assert np.abs(got_mask - want_mask).max() <= 1 / 255 + 1e-6
+        assert want_mask.max() == 1.0 and want_mask.min() == 0.0
+    frame = Frame(0, cv2.GaussianBlur(frames[0].image, (0, 0), 2))
+    assert ops.thumbnail(frame).shape == host.thumbnail(frame).shape == (36, 64)
+    assert np.abs(ops.thumbnail(frame) - host.thumbnail(frame)).max() < 1.0

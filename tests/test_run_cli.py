@@ -211,3 +211,14 @@ def test_full_disk_is_one_line_and_leaves_nothing(tmp_path, media) -> None:
     assert proc.returncode == 3, err
     assert err.startswith("error: no space left while writing") and "\n" not in err, err
     _assert_clean(tmp_path, before)
+
+
+def test_a_tensorrt_engine_needs_the_cuda_backend(tmp_path, capsys, clip, media) -> None:
+    engine = tmp_path / "G.engine"
+    engine.write_bytes(b"not needed: refused before loading")
+    before = set(os.listdir(tmp_path))
+    face = media / "faces" / "mark.jpg"
+    argv = [str(clip), "-s", str(face), "-o", str(tmp_path / "o.mp4")]
+    rc, err = _run([*argv, "--generator-engine", str(engine)], capsys)
+    assert rc == 2 and "--device cuda" in err and "TensorRT" in err, err
+    _assert_clean(tmp_path, before)

@@ -16,7 +16,7 @@ from ghost_engine.errors import UserInputError
 from ghost_engine.video.encode import CODEC_CHOICES, EncodeSettings
 
 # SwapConfig fields that only `run` has (the rest come from swap_options).
-_RUN_FIELDS = ("smoothing", "batch_size", "debug_overlay")
+_RUN_FIELDS = ("smoothing", "batch_size", "debug_overlay", "generator_engine")
 
 
 def parse_time(text: str | None) -> float | None:
@@ -73,6 +73,12 @@ def parse_sources(values: tuple[str, ...]) -> list[list[Path]]:
 )
 @click.option("--batch-size", type=click.IntRange(1, 1024), default=8, show_default=True)
 @click.option("--debug-overlay", is_flag=True, help="Draw boxes, landmarks and mask outline.")
+@click.option(
+    "--generator-engine",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TensorRT engine of the generator (from `ghost-engine export`), run by the CUDA "
+    "backend instead of PyTorch (needs --device cuda).",
+)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of this output.")
 @click.option(
     "--segment-seconds",

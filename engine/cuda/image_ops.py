@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,9 +27,11 @@ from ghost_engine.types import Face
 
 @dataclass(frozen=True)
 class DeviceOpsConfig:
-    """half: run the generator under fp16 autocast on a GPU (GHOST's inference is fp16)."""
+    """half: run the generator under fp16 autocast on a GPU (GHOST's inference is fp16);
+    generator_engine: a TensorRT engine of the generator to run instead of PyTorch."""
 
     half: bool = True
+    generator_engine: Path | None = None
 
 
 class DeviceImageOps:
@@ -43,6 +46,7 @@ class DeviceImageOps:
         self.k = kernels
         self.config = config
         self._nhwc: set[int] = set()  # modules already converted to channels_last
+        self._engine: Any = None  # the TensorRT generator, loaded on first use
 
     # -- analysis -------------------------------------------------------------------------
 
@@ -128,6 +132,8 @@ class DeviceImageOps:
                 "use --runtime torch"
             )
         zt = torch.from_numpy(np.asarray(z, np.float32)).to(device)
+        if self.config.generator_engine is not None:
+            return self._generate_tensorrt(x, zt, generator.batch_size)
         half = self.config.half and self.ctx.on_gpu
         if self.ctx.on_gpu:  # cuDNN's fp16 convolutions are fastest on NHWC
             self._channels_last(generator.module)
@@ -138,6 +144,28 @@ class DeviceImageOps:
             for i in range(0, len(x), step):
                 y, _ = generator.module(x[i : i + step], zt[i : i + step])
                 out.append(y.float())
+        return out
+
+    def _generate_tensorrt(self, x: Any, z: Any, step: int) -> list[Any]:
+        """The generator as a TensorRT engine (inputs `target`, `z_id`; output `swap`, as
+        `ghost-engine export` names them), enqueued on PyTorch's current stream."""
+        import torch
+
+        if self._engine is None:
+            from ghost_engine.export.tensorrt_runtime import TrtEngine
+
+            self._engine = TrtEngine(self.config.generator_engine)
+        engine = self._engine
+        kinds = {np.dtype(np.float16): torch.float16, np.dtype(np.float32): torch.float32}
+        stream = torch.cuda.current_stream().cuda_stream
+        out = []
+        for i in range(0, len(x), step):
+            xb = x[i : i + step].to(kinds[engine.dtype("target")]).contiguous()
+            zb = z[i : i + step].to(kinds[engine.dtype("z_id")]).contiguous()
+            shape = engine.output_shapes({"target": tuple(xb.shape), "z_id": tuple(zb.shape)})
+            y = torch.empty(shape["swap"], dtype=kinds[engine.dtype("swap")], device=x.device)
+            engine.run({"target": xb, "z_id": zb}, {"swap": y}, stream)
+            out.append(y.float())
         return out
 
     def _channels_last(self, module: Any) -> None:

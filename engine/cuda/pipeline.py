@@ -93,9 +93,9 @@ class DeviceVideoRun:
         """Device image ops on this run's context (made on first use)."""
         if self.ctx is None:
             self.ctx = device_context(self.backend.flavour)
-        return DeviceImageOps(
-            self.ctx, kernels_for(self.backend.flavour), DeviceOpsConfig(half=self.backend.half)
-        )
+        engine = getattr(self.config, "generator_engine", None)
+        ops_config = DeviceOpsConfig(half=self.backend.half, generator_engine=engine)
+        return DeviceImageOps(self.ctx, kernels_for(self.backend.flavour), ops_config)
 
     def __enter__(self) -> tuple[list[StreamStage], Any]:
         ops = self.make_ops()
@@ -158,4 +158,5 @@ class DeviceVideoRun:
             "decode_fallback_reason": self.decode_reason,
             "encoder_input": "i420 from the device" if self.planar else "rgb24",
             "generator_fp16": self.backend.half and self.backend.flavour == "cuda",
+            "generator_engine": str(getattr(self.config, "generator_engine", None) or ""),
         }

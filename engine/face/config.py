@@ -34,6 +34,9 @@ class SwapConfig:
     640 cuts detection work on 720p about 3x but loses small or turned faces (on
     nggyup.mp4 it missed the face in 1 of 24 frames, and in all of 2.0-2.1 s).
 
+    generator_engine: a TensorRT engine of the generator (`ghost-engine export --format
+    tensorrt`) that the CUDA backend runs instead of PyTorch (video runs, --device cuda).
+
     runtime: how the generator runs; "auto" takes the faster one measured for the device
     (`ghost_engine.bench.defaults`: ONNX Runtime on CPUs, PyTorch on CUDA).
     """
@@ -57,6 +60,7 @@ class SwapConfig:
     enhance_blend: float = 1.0
     runtime: str = "auto"
     detect_max_side: int | None = None
+    generator_engine: Path | None = None
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -77,5 +81,9 @@ class SwapConfig:
             raise ValueError(f"detect_max_side must be at least 64; got {self.detect_max_side}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {self.batch_size}")
+        if self.generator_engine is not None and self.device != "cuda":
+            raise ValueError(
+                "a TensorRT generator engine runs on the CUDA backend only; add --device cuda"
+            )
         if not 0.0 <= self.enhance_blend <= 1.0:
             raise ValueError(f"enhance_blend must be between 0 and 1; got {self.enhance_blend}")

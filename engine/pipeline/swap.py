@@ -27,8 +27,14 @@ def swap_module() -> Any:
 
 
 def make_config(**fields: Any) -> Any:
-    """A `SwapConfig` from keyword fields (the CLI's flags map onto them one to one)."""
-    return swap_module().SwapConfig(**fields)
+    """A `SwapConfig` from keyword fields (the CLI's flags map onto them one to one);
+    a bad combination is the user's to fix, so it is a UserInputError (exit code 2)."""
+    try:
+        return swap_module().SwapConfig(**fields)
+    except UserInputError:
+        raise
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from exc
 
 
 def check_device(device: str) -> None:

@@ -136,15 +136,19 @@ def run_clip(clip: Path, out: Path, device: str, tiny: bool, scale: float) -> di
     run = DeviceVideoRun(None, [], [], pipeline, backend, stage=stage, encoder_pix_fmt="yuv420p")
     with run as (stages, read):
         t0 = time.perf_counter()
-        run_video(job("warmup", 0.2 if tiny else 0.5), stages, RunReport("video", "", "", []), read)
+        blank = RunReport("video", "", "", [])
+        run_video(job("warmup", 0.2 if tiny else 0.5), stages, blank, read, run.stop)
         result["warmup_s"] = round(time.perf_counter() - t0, 2)
         before = stage.timings()
-        report = run_video(job("encoded", end_s), stages, RunReport("video", "", "", []), read)
+        blank = RunReport("video", "", "", [])
+        report = run_video(job("encoded", end_s), stages, blank, read, run.stop)
         result["encoded"] = _rates(report.frames, report.stage_seconds, report.wall_s)
         result["encoded"]["swap_seconds"] = {
             k: round(v - before[k], 4) for k, v in stage.timings().items()
         }
-        stats = run_pipeline(read(clip, end_s=end_s), stages, lambda frame: None, pipeline)
+        stats = run_pipeline(
+            read(clip, end_s=end_s), stages, lambda frame: None, pipeline, stop=run.stop
+        )
         frames = stats.steps["decode"].frames
         steps = {k: v.seconds for k, v in stats.steps.items() if k != "encode"}
         result["no_encode"] = _rates(frames, steps, stats.wall_s)

@@ -115,7 +115,7 @@ def _run_device_video(job, report: RunReport, config, people, refs, backend) -> 
     _, pix_fmt, _ = job.encode.resolve()
     run = DeviceVideoRun(config, people, refs, job.pipeline, backend, encoder_pix_fmt=pix_fmt)
     with run as (built, read):
-        run_video(job, built, report, read=read)
+        run_video(job, built, report, read=read, stop=run.stop)
     report.settings["cuda_backend"] = run.summary()
     return report
 

@@ -182,3 +182,45 @@ def test_device_crops_and_masks_match_the_host_ops(media):
     frame = Frame(0, cv2.GaussianBlur(frames[0].image, (0, 0), 2))
     assert ops.thumbnail(frame).shape == host.thumbnail(frame).shape == (36, 64)
     assert np.abs(ops.thumbnail(frame) - host.thumbnail(frame)).max() < 1.0
+
+
+def test_a_failing_stage_ends_the_run_while_the_decoder_waits_for_buffers(media):
+    """A pool-bound decoder must not keep the run waiting after a later step failed."""
+    import threading
+    import time
+
+    from ghost_engine.cuda.decode import open_device_source
+    from ghost_engine.pipeline.runner import run_pipeline
+
+    class Broken:
+        name = "broken"
+
+        def process(self, frames):
+            time.sleep(0.2)  # the decoder fills the pool meanwhile, holding every buffer
+            raise RuntimeError("stage broke")
+
+        def flush(self):
+            return []
+
+    stop = threading.Event()
+    source = open_device_source(
+        media / "videos" / "nggyup.mp4", device_context("emulated"), 3, stop=stop
+    )
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            run_pipeline(
+                source, [Broken()], lambda f: None, PipelineConfig(batch_size=2), stop=stop
+            )
+        except RuntimeError as exc:
+            outcome.append(exc)
+
+    started = time.monotonic()
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "the run hung after the stage failed"
+    assert outcome and "stage broke" in str(outcome[0])
+    assert time.monotonic() - started < 10
+    assert stop.is_set()

@@ -48,8 +48,9 @@ def _declared_audio_s(path) -> float:
 def test_passthrough_changes_only_pixels_inside_face_masks(media, tmp_path, monkeypatch) -> None:
     """Lossless output: outside the pasted masks bit-identical, inside PSNR >= 30 dB."""
     stage_mod = pytest.importorskip("ghost_engine.face.stage")
+    ops_mod = pytest.importorskip("ghost_engine.face.image_ops")
     supports: dict[int, np.ndarray] = {}
-    original = stage_mod.paste_back
+    original = ops_mod.paste_back
 
     def recording_paste(frame, swap, mask, matrix):
         h, w = frame.shape[:2]
@@ -66,7 +67,7 @@ def test_passthrough_changes_only_pixels_inside_face_masks(media, tmp_path, monk
         frame_masks.append((key, supports[key]))
 
     frame_masks: list = []
-    monkeypatch.setattr(stage_mod, "paste_back", recording_paste)
+    monkeypatch.setattr(ops_mod, "paste_back", recording_paste)
     src = media / "videos" / "nggyup.mp4"
     config = stage_mod.SwapConfig(generator="passthrough", detector="dlib", recognizer="dlib")
     out = tmp_path / "out.mkv"

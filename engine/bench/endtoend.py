@@ -111,7 +111,7 @@ def _run_on_device(stage, path: Path, frames: int, sink, pipeline: PipelineConfi
 
     run = DeviceVideoRun(None, [], [], pipeline, stage=stage, encoder_pix_fmt="yuv420p")
     with run as (stages, read):
-        return run_pipeline(_first(read(path), frames), stages, sink, pipeline)
+        return run_pipeline(_first(read(path), frames), stages, sink, pipeline, stop=run.stop)
 
 
 def _first(source, count: int):

@@ -89,6 +89,12 @@ class DeviceVideoRun:
         self._stop = threading.Event()
         self._sources: list[Any] = []
 
+    @property
+    def stop(self) -> threading.Event:
+        """Set when the run stops; pass it to `run_video`/`run_pipeline` so a decoder
+        waiting for a buffer gives up when a later step has failed."""
+        return self._stop
+
     def make_ops(self) -> DeviceImageOps:
         """Device image ops on this run's context (made on first use)."""
         if self.ctx is None:

@@ -51,8 +51,8 @@ class PipelineStats:
 class _Shared:
     """State all threads see: the stop flag and the first error."""
 
-    def __init__(self) -> None:
-        self.stop = threading.Event()
+    def __init__(self, stop: threading.Event | None = None) -> None:
+        self.stop = stop if stop is not None else threading.Event()
         self.error: BaseException | None = None
         self._lock = threading.Lock()
 
@@ -69,8 +69,13 @@ def run_pipeline(
     sink: Callable[[Frame], None],
     config: PipelineConfig = PipelineConfig(),
     on_frame: Callable[[Frame], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> PipelineStats:
     """Push every frame of `source` through `stages` into `sink`, in order.
+
+    `stop` (optional) is the event the runner sets when a step fails; a source that may
+    block on something only later steps give back (pooled buffers) watches it, so the
+    run ends with the error instead of waiting.
 
     `sink` and `on_frame` run in one thread of their own (the sink need not be
     thread-safe). A frame whose `meta["release"]` is set has it called once the sink and
@@ -80,7 +85,7 @@ def run_pipeline(
     """
     if config.batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {config.batch_size}")
-    shared = _Shared()
+    shared = _Shared(stop)
     labels = [str(getattr(s, "name", None) or "stage") for s in stages]
     unique = [lab if labels.count(lab) == 1 else f"{lab}#{i}" for i, lab in enumerate(labels)]
     names = ["decode", *unique, "encode"]
@@ -98,7 +103,7 @@ def run_pipeline(
     try:
         for w in workers:
             w.start()
-        _wait(workers, config)
+        _wait(workers, shared, config)
     except BaseException as exc:  # KeyboardInterrupt or SystemExit in the caller
         shared.fail(exc)
         _join(workers, config)
@@ -135,10 +140,12 @@ def _thread(name: str, target: Callable, *args: object) -> _Worker:
     return _Worker(name, target, args)
 
 
-def _wait(workers: list[_Worker], config: PipelineConfig) -> None:
+def _wait(workers: list[_Worker], shared: _Shared, config: PipelineConfig) -> None:
+    """Until every thread ends, or one fails (then `_join` gives the rest a deadline)."""
     for w in workers:
         while not w.finished.wait(timeout=config.poll_s):  # short waits: Ctrl-C responsive
-            pass
+            if shared.stop.is_set():
+                return
 
 
 def _join(workers: list[_Worker], config: PipelineConfig) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,11 +99,13 @@ def run_video(
     stages: Sequence[StreamStage],
     report: RunReport,
     read: Callable[..., Iterable] = read_frames,
+    stop: threading.Event | None = None,
 ) -> RunReport:
     """Run `stages` over the target video and write the labelled output atomically.
 
     `read(path, start_s=, end_s=, first_index=)` gives the frames (the CUDA backend
-    passes its device reader; its last stage hands host frames to the encoder).
+    passes its device reader; its last stage hands host frames to the encoder); `stop`
+    is set when a step fails (see `run_pipeline`).
     """
     info = check_video_job(job)
     work = work_dir_for(job.output)
@@ -123,7 +126,7 @@ def run_video(
     )
     progress = Progress(_expected_frames(info, job, journal), job.progress)
     try:
-        stats = run_pipeline(frames, stages, writer, job.pipeline, on_frame=progress)
+        stats = run_pipeline(frames, stages, writer, job.pipeline, on_frame=progress, stop=stop)
         writer.close()
     except BaseException:
         writer.abort()

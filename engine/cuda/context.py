@@ -58,14 +58,23 @@ class DeviceContext:
 
     # -- transfers ------------------------------------------------------------------------
 
-    def upload(self, host: np.ndarray, out: Any = None) -> Any:
-        """Host array -> device array (into `out` when given); ordered on the default stream."""
+    def new_stream(self) -> Any:
+        """A non-blocking CUDA stream (CuPy) for one thread's own ordered work, which then
+        does not wait for the default stream's queue; None off the GPU."""
+        return self.xp.cuda.Stream(non_blocking=True) if self.xp is not np else None
+
+    def upload(self, host: np.ndarray, out: Any = None, stream: Any = None) -> Any:
+        """Host array -> device array (into `out` when given). On the default stream, or
+        on `stream` (from `new_stream`), waiting only for that copy."""
         host = np.ascontiguousarray(host)
         if out is None:
             return self.xp.array(host) if self.on_gpu else host.copy()
         if tuple(out.shape) != host.shape:
             raise ValueError(f"upload target {tuple(out.shape)} does not fit {host.shape}")
-        if self.on_gpu:
+        if self.on_gpu and stream is not None:
+            out.set(host, stream=stream)
+            stream.synchronize()
+        elif self.on_gpu:
             out.set(host)
         else:
             out[...] = host
@@ -83,8 +92,7 @@ class DeviceContext:
             out[...] = device
             return DownloadTicket(out, None, None)
         cupy = self.xp
-        if self._copy_stream is None:
-            self._copy_stream = cupy.cuda.Stream(non_blocking=True)
+        device = cupy.ascontiguousarray(device)  # any copy happens before the event
         ready = cupy.cuda.Event(disable_timing=True)
         ready.record(cupy.cuda.Stream.null)
         self._copy_stream.wait_event(ready)
@@ -190,4 +198,5 @@ def device_context(flavour: str = "cuda") -> DeviceContext:
             f"CuPy cannot reach the GPU ({exc}); install the cupy package that matches "
             "the CUDA driver (pip install 'ghost-engine[cuda]')"
         ) from exc
-    return DeviceContext("cuda", cupy, torch.device("cuda", 0))
+    # one copy stream for every thread's downloads, made here (not lazily in two threads)
+    return DeviceContext("cuda", cupy, torch.device("cuda", 0), cupy.cuda.Stream(non_blocking=True))

@@ -101,6 +101,7 @@ class UploadSource(_Source):
     ) -> None:
         super().__init__(ctx, pool, stop)
         self.reason = reason
+        self._stream = ctx.new_stream()  # uploads wait for their copy only
         self._reader = read_frames(path, start_s=start_s, end_s=end_s, first_index=first_index)
 
     def _frames(self) -> Iterator[DeviceFrame]:
@@ -112,7 +113,7 @@ class UploadSource(_Source):
             buffer = self._acquire()
             try:
                 np.copyto(host, frame.image)
-                self.ctx.upload(host, out=buffer)
+                self.ctx.upload(host, out=buffer, stream=self._stream)
             except BaseException:
                 self.pool.release(buffer)
                 raise
@@ -173,17 +174,26 @@ class NvdecSource(_Source):
                 f"{info.width}x{info.height} is larger than this GPU's NVDEC decodes for "
                 f"{info.codec} ({caps['width_max']}x{caps['height_max']})"
             )
-        # cudastream=0: the decoder copies each picture out on the legacy default stream,
-        # the stream our kernels run on, so a conversion always reads its picture before
-        # the next Decode() overwrites that surface.
+        # The decoder copies each picture out on our own non-blocking stream and waits
+        # for it; the conversion runs on the same stream and is waited for before the
+        # frame is handed on, so it reads its picture before the next Decode() overwrites
+        # that surface, and neither waits for the compute queued on the default stream.
+        self._stream = ctx.new_stream()
         self._decoder = nvc.CreateDecoder(
-            gpuid=0, codec=codec, cudacontext=0, cudastream=0, usedevicememory=True
+            gpuid=0,
+            codec=codec,
+            cudacontext=0,
+            cudastream=0 if self._stream is None else self._stream.ptr,
+            usedevicememory=True,
         )
         self._scratch: Any = None
 
     def _frames(self) -> Iterator[DeviceFrame]:
+        from numba import cuda
+
         from ghost_engine.kernels.cuda.color import nv12_to_rgb
 
+        launch_stream = cuda.external_stream(self._stream.ptr)
         index = self._first_index
         # Iterating the demuxer ends with an empty packet, which flushes the decoder.
         for packet in self._demuxer:
@@ -198,8 +208,10 @@ class NvdecSource(_Source):
                     return
                 buffer = self._acquire()
                 try:
-                    nv12 = self._nv12(decoded, buffer.shape[:2])
-                    nv12_to_rgb(nv12, chroma_siting=self._siting, out=buffer)
+                    with self._stream:  # a pitched frame's copy goes on our stream too
+                        nv12 = self._nv12(decoded, buffer.shape[:2])
+                    nv12_to_rgb(nv12, chroma_siting=self._siting, out=buffer, stream=launch_stream)
+                    self._stream.synchronize()
                 except BaseException:
                     self.pool.release(buffer)
                     raise

@@ -50,8 +50,11 @@ def _nv12_kernel(nv12, out, height, width, hw, gain, bias, inc_rv, inc_gu, inc_g
     out[y, x, 2] = _lut(luma + tb, gain, bias)
 
 
-def nv12_to_rgb(nv12, *, chroma_siting: ref.ChromaSiting = "left", out=None):
-    """RGB uint8 (H, W, 3) device array from a device NV12 frame (H * 3 // 2, W) uint8."""
+def nv12_to_rgb(nv12, *, chroma_siting: ref.ChromaSiting = "left", out=None, stream=0):
+    """RGB uint8 (H, W, 3) device array from a device NV12 frame (H * 3 // 2, W) uint8.
+
+    `stream`: a Numba stream to launch on (the decoder's own; default: the default one).
+    """
     if len(nv12.shape) != 2 or nv12.shape[0] % 3 or nv12.shape[1] % 2:
         raise ValueError(f"NV12 frame must be (H * 3 // 2, W) with even H, W, got {nv12.shape}")
     height = nv12.shape[0] * 2 // 3
@@ -59,7 +62,7 @@ def nv12_to_rgb(nv12, *, chroma_siting: ref.ChromaSiting = "left", out=None):
     if out is None:
         out = device_arrays().empty((height, width, 3), "uint8")
     grid, block = grid_2d(height, width)
-    _nv12_kernel[grid, block](
+    _nv12_kernel[grid, block, stream](
         nv12,
         out,
         height,

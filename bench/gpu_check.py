@@ -48,15 +48,19 @@ class CheckConfig:
     batch_sizes: tuple[int, ...] = (1, 8, 32, 64)
     section_seconds: dict = field(
         default_factory=lambda: {
-            "kernels": 90,
-            "generator": 120,
-            "arcface": 45,
-            "nvdec": 45,
-            "end_to_end": 150,
-            "tensorrt": 120,
-            "webcam": 60,
+            "kernels": 70,
+            "generator": 100,
+            "arcface": 35,
+            "nvdec": 35,
+            "end_to_end": 140,
+            "tensorrt": 40,
+            "webcam": 30,
         }
     )
+    # The whole run's limit (gpu_check.sh kills it at 470 s); a section that would start
+    # with less than `min_section_seconds` left is recorded as skipped instead.
+    total_seconds: float = 450.0
+    min_section_seconds: float = 15.0
 
 
 def install_import_shim() -> None:
@@ -410,10 +414,12 @@ SECTIONS: dict[str, Callable[[CheckConfig, float], dict]] = {
 }
 
 
-def run_section(name: str, cfg: CheckConfig) -> dict:
-    """One section with its time box; any error is recorded, never raised."""
+def run_section(name: str, cfg: CheckConfig, until: float | None = None) -> dict:
+    """One section with its time box (never past `until`); any error is recorded."""
     t0 = time.monotonic()
     deadline = t0 + cfg.section_seconds.get(name, 60)
+    if until is not None:
+        deadline = min(deadline, until)
     try:
         result = SECTIONS[name](cfg, deadline)
         result.setdefault("status", "ok")
@@ -437,7 +443,23 @@ def environment(cfg: CheckConfig) -> dict:
             env["gpu"] = torch.cuda.get_device_name(0)
     except ImportError as exc:
         env["torch"] = f"missing: {exc}"
+    env["packages"] = package_versions()
     return env
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions, read from metadata: importing PyNvVideoCodec needs a driver."""
+    from importlib import metadata
+
+    names = ("cupy-cuda13x", "cupy-cuda12x", "numba", "numba-cuda", "av", "PyNvVideoCodec")
+    names += ("onnxruntime", "onnxruntime-gpu", "tensorrt", "opencv-python-headless")
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
 
 
 def summary(report: dict) -> str:
@@ -477,12 +499,18 @@ def parse_args(argv: list[str] | None) -> CheckConfig:
     p.add_argument("--tiny", action="store_true", help="tiny inputs, one repetition (CPU runs)")
     p.add_argument("--video", type=Path, default=None, help="default: shared media nggyup.mp4")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset")
+    p.add_argument("--total-seconds", type=float, default=450.0, help="limit for the whole run")
     a = p.parse_args(argv)
     unknown = set(a.sections.split(",")) - set(SECTIONS)
     if unknown:
         p.error(f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")
     return CheckConfig(
-        out=a.out, device=a.device, simulate=a.simulate, tiny=a.tiny, video=a.video
+        out=a.out,
+        device=a.device,
+        simulate=a.simulate,
+        tiny=a.tiny,
+        video=a.video,
+        total_seconds=a.total_seconds,
     ), a.sections.split(",")
 
 
@@ -497,15 +525,31 @@ def main(argv: list[str] | None = None) -> int:
         cfg = CheckConfig(**{**asdict(cfg), "video": media_dir() / "videos" / "nggyup.mp4"})
     started = time.monotonic()
     report = {"environment": environment(cfg), "sections": {}}
-    for name in sections:
-        report["sections"][name] = run_section(name, cfg)
-    report["total_seconds"] = round(time.monotonic() - started, 2)
     cfg.out.mkdir(parents=True, exist_ok=True)
-    (cfg.out / "gpu_check.json").write_text(json.dumps(report, indent=2, default=str))
-    table = summary(report)
-    (cfg.out / "summary.txt").write_text(table + "\n")
-    print(table)
+    for name in sections:
+        left = cfg.total_seconds - (time.monotonic() - started)
+        if left < cfg.min_section_seconds:
+            result = {"status": "skipped", "reason": f"out of time ({left:.0f} s left)"}
+            report["sections"][name] = {**result, "seconds": 0.0}
+        else:
+            report["sections"][name] = run_section(name, cfg, started + cfg.total_seconds)
+        # Written after every section so a run killed by its time limit keeps what it had.
+        report["total_seconds"] = round(time.monotonic() - started, 2)
+        write_report(report, cfg.out)
+        print(summary({"sections": {name: report["sections"][name]}}).splitlines()[1])
+    print(summary(report))
     return 0
+
+
+def write_report(report: dict, out: Path) -> None:
+    """JSON and the summary table, replaced atomically so a kill never leaves half a file."""
+    for name, text in (
+        ("gpu_check.json", json.dumps(report, indent=2, default=str)),
+        ("summary.txt", summary(report) + "\n"),
+    ):
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(out / name)
 
 
 if __name__ == "__main__":

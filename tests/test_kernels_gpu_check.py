@@ -77,3 +77,30 @@ def test_gpu_check_rejects_unknown_sections(tmp_path):
         timeout=60,
     )
     assert proc.returncode == 2 and "warp9" in proc.stderr
+
+
+def test_gpu_check_skips_sections_it_has_no_time_for_and_still_writes_json(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--out",
+            str(tmp_path),
+            "--device",
+            "cpu",
+            "--sections",
+            "nvdec,webcam",
+            "--total-seconds",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    for name in ("nvdec", "webcam"):
+        assert report["sections"][name]["status"] == "skipped"
+        assert "out of time" in report["sections"][name]["reason"]
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert "out of time" in (tmp_path / "summary.txt").read_text()

@@ -9,6 +9,8 @@ well under 8 minutes on one GPU:
 - generator / arcface: fp16 against fp32 (relative error) and throughput at several
   batch sizes (faces/s, achieved TFLOP/s), channels_last, CUDA graphs where they capture;
 - nvdec: PyNvVideoCodec decode throughput, or the reason it was skipped;
+- onnx_runner: an SCRFD-sized ONNX graph through the PyTorch ONNX runner on the GPU
+  (the detector's runtime there), against ONNX Runtime on the CPU;
 - end_to_end: the CUDA backend on nggyup.mp4 and a 1080p copy (`gpu_end_to_end.py`).
 
 Runs from the repository root without installing (a small import shim maps
@@ -49,10 +51,11 @@ class CheckConfig:
     section_seconds: dict = field(
         default_factory=lambda: {
             "kernels": 70,
-            "generator": 100,
+            "generator": 95,
             "arcface": 35,
-            "nvdec": 35,
-            "end_to_end": 140,
+            "nvdec": 30,
+            "onnx_runner": 25,
+            "end_to_end": 130,
             "tensorrt": 40,
             "webcam": 30,
         }
@@ -371,6 +374,14 @@ def check_end_to_end(cfg: CheckConfig, deadline: float) -> dict:
     return run(cfg.video, cfg.out / "end_to_end", cfg.device, cfg.tiny, deadline)
 
 
+def check_onnx_runner(cfg: CheckConfig, deadline: float) -> dict:
+    """SCRFD-sized ONNX graph through the PyTorch ONNX runner (`gpu_onnx_runner.py`)."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from gpu_onnx_runner import check_onnx_runner as run
+
+    return run(cfg.device, cfg.tiny, deadline)
+
+
 def check_tensorrt(cfg: CheckConfig, deadline: float) -> dict:
     """TensorRT engines for ArcFace and the generator: build, reuse, parity, timing.
 
@@ -408,6 +419,7 @@ SECTIONS: dict[str, Callable[[CheckConfig, float], dict]] = {
     "generator": check_generator,
     "arcface": check_arcface,
     "nvdec": check_nvdec,
+    "onnx_runner": check_onnx_runner,
     "end_to_end": check_end_to_end,
     "tensorrt": check_tensorrt,
     "webcam": check_webcam,
@@ -482,6 +494,15 @@ def summary(report: dict) -> str:
                 f"(efficiency {r['no_encode']['efficiency']})"
                 for clip, r in res.items()
                 if isinstance(r, dict) and "encoded" in r
+            )
+        elif name == "onnx_runner" and "float32" in res:
+            detail = f"{res['gflop_per_image']} GFLOP graph: onnxruntime (CPU) " + (
+                f"{res['onnxruntime_cpu_ms']} ms; "
+                + ", ".join(
+                    f"{k} {v['batch_1_ms']} ms (graph {v.get('cuda_graph_batch_1_ms', '-')})"
+                    for k, v in res.items()
+                    if k in ("float32", "float16")
+                )
             )
         elif "reason" in res or "error" in res:
             detail = res.get("reason") or res.get("error")

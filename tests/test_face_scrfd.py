@@ -149,3 +149,57 @@ def test_blob_from_the_letterbox_kernel_gives_the_same_faces(model_file):
         assert len(got) == len(expected) > 0
         np.testing.assert_array_equal([f.box for f in got], [f.box for f in expected])
         np.testing.assert_array_equal([f.kps for f in got], [f.kps for f in expected])
+
+
+@pytest.mark.parametrize("batch", [1, "N"])
+def test_pytorch_onnx_runner_finds_the_same_faces_as_onnxruntime(batch, tmp_path):
+    """On a GPU without onnxruntime-gpu, SCRFD runs through `OnnxTorchSession`."""
+    from ghost_engine.networks.onnx_torch import OnnxTorchSession
+
+    path = tmp_path / "scrfd.onnx"
+    path.write_bytes(_scrfd_like_model(batch))
+    ours = ScrfdDetector(OnnxTorchSession(path))
+    ref = ScrfdDetector.from_file(path)
+    assert ours.max_batch == ref.max_batch
+    images = _images()
+    for a, b in zip(ours(images), ref(images), strict=True):
+        assert len(a) == len(b) > 0
+        a, b = _by_position(a), _by_position(b)  # equal scores may come in either order
+        np.testing.assert_allclose([f.box for f in a], [f.box for f in b], atol=1e-3)
+        np.testing.assert_allclose([f.score for f in a], [f.score for f in b], atol=1e-5)
+        np.testing.assert_allclose([f.kps for f in a], [f.kps for f in b], atol=1e-3)
+
+
+def _by_position(faces: list) -> list:
+    return sorted(faces, key=lambda f: (round(float(f.box[0]), 2), round(float(f.box[1]), 2)))
+
+
+def test_device_ops_hand_scrfd_one_torch_batch_and_find_the_same_faces(model_file):
+    """The CUDA backend's detect step (emulated flavour): blobs stay torch tensors for a
+    PyTorch-run session; the faces equal the host path's."""
+    import torch
+
+    from ghost_engine.cuda.context import device_context
+    from ghost_engine.cuda.frames import DeviceFrame
+    from ghost_engine.cuda.image_ops import DeviceImageOps
+    from ghost_engine.cuda.kernel_set import cpu_kernels
+    from ghost_engine.networks.onnx_torch import OnnxTorchSession
+
+    class Recording(OnnxTorchSession):
+        fed: list = []
+
+        def run(self, output_names, feeds):
+            self.fed.append(next(iter(feeds.values())))
+            return super().run(output_names, feeds)
+
+    ops = DeviceImageOps(device_context("emulated"), cpu_kernels())
+    detector = ScrfdDetector(Recording(model_file))
+    images = [img for img in _images() if img.shape == (480, 720, 3)] * 2
+    frames = [DeviceFrame(image=img, index=i) for i, img in enumerate(images)]
+    got = ops.detect(detector, frames)
+    expected = ScrfdDetector.from_file(model_file)(images)
+    assert all(isinstance(x, torch.Tensor) for x in Recording.fed) and len(Recording.fed) == 2
+    for a, b in zip(got, expected, strict=True):
+        assert len(a) == len(b) > 0
+        a, b = _by_position(a), _by_position(b)
+        np.testing.assert_allclose([f.box for f in a], [f.box for f in b], atol=1e-3)

@@ -30,7 +30,7 @@ def test_gpu_check_runs_its_cpu_logic_and_writes_the_report(media, tmp_path):
             "--video",
             str(media / "videos" / "nggyup.mp4"),
             "--sections",
-            "kernels,nvdec,end_to_end",
+            "kernels,nvdec,onnx_runner,end_to_end",
         ],
         env=env,
         capture_output=True,
@@ -56,6 +56,9 @@ def test_gpu_check_runs_its_cpu_logic_and_writes_the_report(media, tmp_path):
     assert kernels["max_abs_diff"]["nv12_to_rgb"] == 0
     assert report["sections"]["nvdec"]["status"] == "skipped"
     assert "PyNvVideoCodec" in report["sections"]["nvdec"]["reason"]
+    runner = report["sections"]["onnx_runner"]
+    assert runner["status"] == "ok", runner
+    assert runner["float32"]["max_abs_diff_vs_onnxruntime"] < 1e-4
     e2e = report["sections"]["end_to_end"]
     assert e2e["status"] == "ok", e2e
     clip = e2e["720p"]

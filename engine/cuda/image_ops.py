@@ -1,8 +1,9 @@
 """The swap stage's pixel work on device frames: the CUDA backend's `HostImageOps`.
 
 Frames, crops, swaps and masks stay device arrays; what crosses to the host is small:
-the detector's input (SCRFD's 640 letterbox, or the frame for detectors that only run
-on the CPU), 64x36 thumbnails, and the 224 crops the landmark network reads. Each step
+SCRFD's raw outputs (its 640 letterbox too when ONNX Runtime runs it on the CPU; the
+frame for detectors that only run on the CPU), 64x36 thumbnails, and the 224 crops the
+landmark network reads. Each step
 mirrors `ghost_engine.face.image_ops.HostImageOps`, and a test runs both on the same
 frames (emulated flavour) and compares the outputs.
 """
@@ -51,19 +52,27 @@ class DeviceImageOps:
     # -- analysis -------------------------------------------------------------------------
 
     def detect(self, detector: Any, frames: Sequence[Any]) -> list[list[Face]]:
-        """SCRFD gets its letterboxed blob made on the device; detectors that read device
-        frames themselves get them; any other detector gets host copies of the frames."""
+        """SCRFD gets its letterboxed blobs made on the device, handed over as one batch
+        (kept on the device when its session runs PyTorch there); detectors that read
+        device frames themselves get them; any other detector gets host copies."""
         if getattr(detector, "reads_device_frames", False):
             return detector(frames)
         detect_blob = getattr(detector, "detect_blob", None)
-        if detect_blob is not None:
-            size = detector.config.input_size[0]
-            out = []
-            for frame in frames:
-                blob, geo = self.k.letterbox(frame.image, size)
-                out.extend(detect_blob(self.ctx.to_host(blob), [geo.scale]))
-            return out
-        return detector([self.ctx.to_host(f.image) for f in frames])
+        if detect_blob is None:
+            return detector([self.ctx.to_host(f.image) for f in frames])
+        if not frames:
+            return []
+        import torch
+
+        size = detector.config.input_size[0]
+        on_device = getattr(getattr(detector, "session", None), "accepts_torch", False)
+        blobs, scales = [], []
+        for frame in frames:
+            blob, geo = self.k.letterbox(frame.image, size)
+            blobs.append(self.ctx.to_torch(blob) if on_device else self.ctx.to_host(blob))
+            scales.append(geo.scale)
+        batch = torch.cat(blobs) if on_device else np.concatenate(blobs)
+        return detect_blob(batch, scales)
 
     def thumbnail(self, frame: Any) -> np.ndarray:
         """Grey (36, 64) float32 thumbnail (area average, as cv2.INTER_AREA)."""

@@ -19,6 +19,7 @@ from ghost_engine.face.config import SwapConfig
 from ghost_engine.face.enhance import FaceEnhancer
 from ghost_engine.face.generator import GeneratorRunner
 from ghost_engine.face.geometry import align_face, transform_points
+from ghost_engine.face.onnx_sessions import open_onnx
 
 
 @dataclass
@@ -104,20 +105,11 @@ def required_models(config: SwapConfig, store: _LazyStore) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _onnx_session(path: Path, device: str) -> Any:
-    import onnxruntime
-
-    providers = ["CPUExecutionProvider"]
-    if device.startswith("cuda"):
-        providers.insert(0, "CUDAExecutionProvider")
-    return onnxruntime.InferenceSession(str(path), providers=providers)
-
-
 def _detector(config: SwapConfig, store: _LazyStore) -> Any:
     if detector_kind(config, store) == "scrfd":
         from ghost_engine.face.scrfd import ScrfdDetector
 
-        return ScrfdDetector(_onnx_session(store.require("scrfd_10g_bnkps"), config.device))
+        return ScrfdDetector(open_onnx(store.require("scrfd_10g_bnkps"), config.device))
     from ghost_engine.face.dlib_backend import DlibConfig, DlibDetector
 
     return DlibDetector(DlibConfig(max_side=config.detect_max_side))
@@ -160,7 +152,7 @@ def _recognizers(config: SwapConfig, store: _LazyStore) -> tuple[Any | None, Any
     if kind == "glintr100":
         from ghost_engine.face.recognizers import OnnxRecognizer
 
-        return OnnxRecognizer(_onnx_session(store.require("glintr100"), config.device)), id_encoder
+        return OnnxRecognizer(open_onnx(store.require("glintr100"), config.device)), id_encoder
     from ghost_engine.face.recognizers import DlibRecognizer
 
     return DlibRecognizer(), id_encoder
@@ -227,7 +219,7 @@ def _landmarks(config: SwapConfig, store: _LazyStore) -> Any:
     if not offline and store.get().is_installed("landmarks_2d106"):
         from ghost_engine.face.landmarks106 import Landmarks106
 
-        return Landmarks106(_onnx_session(store.get().path("landmarks_2d106"), config.device))
+        return Landmarks106(open_onnx(store.get().path("landmarks_2d106"), config.device))
     from ghost_engine.face.dlib_backend import DlibLandmarks68
 
     return DlibLandmarks68()

@@ -1,0 +1,167 @@
+"""The PyTorch ONNX runner on the GPU: a detector-sized graph, timed and checked.
+
+No SCRFD weights ship with the repository, so the graph is one of the same make and
+about the same work: a ResNet-style backbone at strides 4 to 32, an FPN with nearest
+upsampling, and per-stride heads with SCRFD's output layout (9 outputs), at 640x640.
+It is exported with PyTorch's TorchScript exporter, run by `OnnxTorchSession` on the
+device (fp32 and fp16, batch 1 and 8, and replayed from a CUDA graph where it captures),
+and compared with ONNX Runtime on the CPU (the runtime it replaces).
+Called by `gpu_check.py` (section `onnx_runner`).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+
+import numpy as np
+
+
+def _detector_shaped(width: int):
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    def unit(cin: int, cout: int, stride: int) -> nn.Module:
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()
+        )
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            w = width
+            self.stem = nn.Sequential(unit(3, w, 2), unit(w, w, 1), nn.MaxPool2d(2))
+            self.stages = nn.ModuleList(
+                nn.Sequential(unit(a, b, 2), unit(b, b, 1), unit(b, b, 1))
+                for a, b in ((w, 2 * w), (2 * w, 4 * w), (4 * w, 4 * w))
+            )
+            self.lateral = nn.ModuleList(nn.Conv2d(c, w, 1) for c in (2 * w, 4 * w, 4 * w))
+            self.heads = nn.ModuleList(
+                nn.Sequential(unit(w, w, 1), nn.Conv2d(w, 2 * 15, 3, 1, 1)) for _ in range(3)
+            )
+
+        def forward(self, x: torch.Tensor) -> tuple:
+            feats, y = [], self.stem(x)
+            for stage in self.stages:
+                y = stage(y)
+                feats.append(y)
+            p = [lat(f) for lat, f in zip(self.lateral, feats, strict=True)]
+            p[1] = p[1] + F.interpolate(p[2], size=p[1].shape[2:], mode="nearest")
+            p[0] = p[0] + F.interpolate(p[1], size=p[0].shape[2:], mode="nearest")
+            outs: dict[str, list] = {"score": [], "box": [], "kps": []}
+            for level, head in zip(p, self.heads, strict=True):
+                h = head(level).permute(0, 2, 3, 1)
+                outs["score"].append(torch.sigmoid(h[..., :2]).reshape(-1, 1))
+                outs["box"].append(h[..., 2:10].reshape(-1, 4))
+                outs["kps"].append(h[..., 10:].reshape(-1, 10))
+            return (*outs["score"], *outs["box"], *outs["kps"])
+
+    torch.manual_seed(0)
+    return Net().eval()
+
+
+def detector_onnx(width: int, size: int) -> tuple[bytes, float]:
+    """(ONNX bytes, GFLOP per image at `size`) of the detector-shaped network."""
+    import torch
+
+    net = _detector_shaped(width)
+    x = torch.rand(1, 3, size, size)
+    flops = 0
+
+    def count(module, inputs, output):
+        nonlocal flops
+        k = module.weight[0].numel()  # cin/groups * kh * kw
+        flops += 2 * k * output.numel()
+
+    hooks = [m.register_forward_hook(count) for m in net.modules() if type(m).__name__ == "Conv2d"]
+    with torch.no_grad():
+        net(x)
+    for h in hooks:
+        h.remove()
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net, (x,), buffer, dynamo=False, opset_version=17, input_names=["input.1"]
+        )
+    return buffer.getvalue(), flops / 1e9
+
+
+def _median_ms(fn, sync, reps: int, deadline: float) -> float:
+    fn()
+    sync()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - t0) * 1000)
+        if time.monotonic() > deadline:
+            break
+    return round(sorted(times)[len(times) // 2], 3)
+
+
+def check_onnx_runner(device: str, tiny: bool, deadline: float) -> dict:
+    """Times and differences as described in the module doc."""
+    import onnx
+    import onnxruntime
+    import torch
+
+    from ghost_engine.networks.onnx_torch import OnnxTorchSession
+
+    width, size = (8, 64) if tiny else (48, 640)
+    data, gflop = detector_onnx(width, size)
+    model = onnx.load_from_string(data)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
+    ort = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    ref = ort.run(None, {"input.1": x})
+    res: dict = {"input": size, "gflop_per_image": round(gflop, 2), "nodes": len(model.graph.node)}
+
+    def sync() -> None:
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    reps = 1 if tiny else 20
+    res["onnxruntime_cpu_ms"] = _median_ms(
+        lambda: ort.run(None, {"input.1": x}), lambda: None, 1 if tiny else 5, deadline
+    )
+    for dtype in (torch.float32, torch.float16):
+        if dtype == torch.float16 and device != "cuda":
+            continue
+        name = str(dtype).replace("torch.", "")
+        session = OnnxTorchSession(model, device, dtype)
+        xt = torch.from_numpy(x).to(device)
+        got = session.run(None, {"input.1": xt})
+        diff = max(float(np.abs(a - b).max()) for a, b in zip(got, ref, strict=True))
+        row: dict = {"max_abs_diff_vs_onnxruntime": diff}
+        row["batch_1_ms"] = _median_ms(
+            lambda s=session, t=xt: s.run_torch(None, {"input.1": t}), sync, reps, deadline
+        )
+        if device == "cuda" and time.monotonic() < deadline:
+            row["cuda_graph_batch_1_ms"] = _graph_ms(session, xt, deadline)
+        res[name] = row
+    if device == "cuda":
+        res["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    return res
+
+
+def _graph_ms(session, x, deadline: float) -> float | str:
+    """The whole graph captured once and replayed (no per-op Python), if it captures."""
+    import torch
+
+    try:
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                session.run_torch(None, {"input.1": x})
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            session.run_torch(None, {"input.1": x})
+        return _median_ms(graph.replay, torch.cuda.synchronize, 50, deadline)
+    except Exception as exc:  # noqa: BLE001 - recorded in the report
+        return f"{type(exc).__name__}: {exc}"

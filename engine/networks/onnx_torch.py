@@ -1,0 +1,197 @@
+"""ONNX graphs run op by op with PyTorch, on whatever device PyTorch has.
+
+The detector (SCRFD) and the 106-point landmark network are published only as ONNX
+files. ONNX Runtime runs them on the GPU only in its `onnxruntime-gpu` build, which
+cannot sit beside the CPU build the engine depends on; without it, `--device cuda`
+would detect faces on the CPU and that alone would cap a GPU run at a few dozen frames
+per second. `OnnxTorchSession` reads the same file and runs it with PyTorch kernels on
+the GPU, behind the part of `onnxruntime.InferenceSession`'s interface the engine uses
+(`get_inputs`, `get_outputs`, `run`), and also takes and returns torch tensors so device
+callers skip the host copies.
+
+Only the operators such networks are made of are implemented (convolutions, norms,
+activations, pooling, resizing, shape arithmetic); a graph with anything else is refused
+when it is opened, with the operators named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+from ghost_engine.networks.onnx_ops import (
+    MULTI_OUTPUT,
+    OPS,
+    OpContext,
+    UnsupportedGraphError,
+    supported_ops,
+)
+
+__all__ = ["OnnxTorchSession", "UnsupportedGraphError", "TensorInfo", "supported_ops"]
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A graph input or output as onnxruntime's `NodeArg` shows it."""
+
+    name: str
+    shape: list[int | str | None]
+    type: str
+
+
+@dataclass(frozen=True)
+class _Node:
+    op: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attrs: dict[str, Any]
+
+
+_TYPE_NAMES = {
+    onnx.TensorProto.FLOAT: "tensor(float)",
+    onnx.TensorProto.FLOAT16: "tensor(float16)",
+    onnx.TensorProto.INT64: "tensor(int64)",
+}
+
+
+def _attr(a: onnx.AttributeProto) -> Any:
+    value = onnx.helper.get_attribute_value(a)
+    if isinstance(value, onnx.TensorProto):
+        return torch.from_numpy(numpy_helper.to_array(value).copy())
+    if isinstance(value, bytes):
+        return value.decode()
+    return value
+
+
+def _info(v: onnx.ValueInfoProto) -> TensorInfo:
+    t = v.type.tensor_type
+    shape: list[int | str | None] = []
+    for d in t.shape.dim:
+        if d.HasField("dim_value"):
+            shape.append(int(d.dim_value))
+        else:
+            shape.append(d.dim_param or None)
+    return TensorInfo(v.name, shape, _TYPE_NAMES.get(t.elem_type, f"tensor({t.elem_type})"))
+
+
+class OnnxTorchSession:
+    """An ONNX file run with PyTorch on `device` (see module doc).
+
+    dtype: the float type of weights and activations (float16 halves the work on a GPU;
+    outputs are returned as float32 either way). A run keeps its state to itself, so
+    threads may share a session.
+    """
+
+    accepts_torch = True
+
+    def __init__(
+        self,
+        model: str | Path | onnx.ModelProto,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        if not isinstance(model, onnx.ModelProto):
+            model = onnx.load(str(model))
+        graph = model.graph
+        missing = sorted({n.op_type for n in graph.node} - supported_ops())
+        foreign = sorted({n.domain for n in graph.node if n.domain not in ("", "ai.onnx")})
+        if missing or foreign:
+            raise UnsupportedGraphError(
+                f"the PyTorch ONNX runner cannot run graph {graph.name!r}: operators "
+                f"{', '.join(missing) or '-'}, domains {', '.join(foreign) or '-'} are not "
+                "implemented; run it with ONNX Runtime instead"
+            )
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self._ctx = OpContext(dtype, self._opset(model))
+        self._weights = {i.name: self._tensor(numpy_helper.to_array(i)) for i in graph.initializer}
+        self._nodes = [
+            _Node(
+                n.op_type,
+                tuple(n.input),
+                tuple(n.output),
+                {a.name: _attr(a) for a in n.attribute},
+            )
+            for n in graph.node
+        ]
+        for node in self._nodes:
+            for key, value in node.attrs.items():
+                if isinstance(value, torch.Tensor) and value.is_floating_point():
+                    node.attrs[key] = self._place(value)
+        self._inputs = [_info(v) for v in graph.input if v.name not in self._weights]
+        self._outputs = [_info(v) for v in graph.output]
+        self._last_use = self._last_uses()
+
+    @staticmethod
+    def _opset(model: onnx.ModelProto) -> int:
+        for op in model.opset_import:
+            if op.domain in ("", "ai.onnx"):
+                return int(op.version)
+        return 1
+
+    def _place(self, t: torch.Tensor) -> torch.Tensor:
+        """Float data to the session's device and type; integers (shape arithmetic) stay
+        on the CPU, where reading them back costs no device synchronisation."""
+        if t.is_floating_point():
+            return t.to(self.device, self.dtype)
+        return t
+
+    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+        return self._place(torch.from_numpy(np.ascontiguousarray(a).copy()))
+
+    def _last_uses(self) -> dict[str, int]:
+        keep = {o.name for o in self._outputs}
+        last: dict[str, int] = {}
+        for i, node in enumerate(self._nodes):
+            for name in node.inputs:
+                if name and name not in keep:
+                    last[name] = i
+        return last
+
+    def get_inputs(self) -> list[TensorInfo]:
+        return list(self._inputs)
+
+    def get_outputs(self) -> list[TensorInfo]:
+        return list(self._outputs)
+
+    def run_torch(
+        self, output_names: Sequence[str] | None, feeds: dict[str, Any]
+    ) -> list[torch.Tensor]:
+        """Like `run`, but inputs may be torch tensors on the device and the outputs stay
+        torch tensors there (float outputs as float32)."""
+        env: dict[str, torch.Tensor] = dict(self._weights)
+        for info in self._inputs:
+            if info.name not in feeds:
+                raise ValueError(f"missing input {info.name!r}")
+            value = feeds[info.name]
+            if not isinstance(value, torch.Tensor):
+                value = torch.from_numpy(np.ascontiguousarray(value))
+            env[info.name] = value.to(
+                self.device, self.dtype if value.is_floating_point() else None
+            )
+        with torch.inference_mode():
+            for i, node in enumerate(self._nodes):
+                args = [env[n] if n else None for n in node.inputs]
+                if node.op in MULTI_OUTPUT:
+                    results = MULTI_OUTPUT[node.op](self._ctx, args, node.attrs, len(node.outputs))
+                else:
+                    results = OPS[node.op](self._ctx, args, node.attrs)
+                for name, value in zip(node.outputs, results, strict=False):
+                    if name:
+                        env[name] = value
+                for name in node.inputs:
+                    if name and self._last_use.get(name) == i and name not in self._weights:
+                        del env[name]
+        names = list(output_names) if output_names else [o.name for o in self._outputs]
+        return [env[n].float() if env[n].is_floating_point() else env[n] for n in names]
+
+    def run(self, output_names: Sequence[str] | None, feeds: dict[str, Any]) -> list[np.ndarray]:
+        """onnxruntime's `run`: numpy (or torch) inputs, numpy outputs."""
+        return [t.cpu().numpy() for t in self.run_torch(output_names, feeds)]

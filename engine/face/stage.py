@@ -71,6 +71,18 @@ class _MaskState:
         last = self._state.get(track)
         return self.mode == "adaptive" or last is None or last[0] != frame_index - 1
 
+    def targets_needed(self, keys: Sequence[tuple[int, int]]) -> list[bool]:
+        """`needs_target` for each (track, frame index) in order, as if each one's
+        `params` call came before the next; the state itself is not changed."""
+        if self.mode == "adaptive":
+            return [True] * len(keys)
+        last = {track: state[0] for track, state in self._state.items()}
+        needed = []
+        for track, frame_index in keys:
+            needed.append(last.get(track) != frame_index - 1)
+            last[track] = frame_index
+        return needed
+
     def params(self, track: int, frame_index: int, offset: float | None):
         last = self._state.get(track)
         fresh = last is None or last[0] != frame_index - 1
@@ -217,12 +229,15 @@ class SwapStage:
                 self.models.generator, self.models.enhancer, crops.images, z, self._timed
             )
             with self._timed("landmarks"):
-                host_swaps = self.ops.to_host(swaps)
-            host_crops = _Lazy(lambda: self.ops.to_host(crops.images))
+                swap_lms, target_lms = self._landmarks(jobs, crops.images, swaps)
             for k, (item, fi, _, _) in enumerate(jobs):
                 face, matrix = item.faces[fi], crops.matrices[k]
-                crop, swap, host_swap = crops.images[k], swaps[k], host_swaps[k]
-                mask = self._blend(item.frame, face, crop, host_crops, k, swap, host_swap, matrix)
+                offset = None
+                if target_lms[k] is not None:
+                    offset = cheek_offset(swap_lms[k], target_lms[k], self.layout)
+                mask = self._blend(
+                    item.frame, face, crops.images[k], swaps[k], swap_lms[k], offset, matrix
+                )
                 item.blends[fi] = {"matrix": matrix, "mask": mask}
         out = []
         for item in items:
@@ -256,19 +271,31 @@ class SwapStage:
             )
         return [self.active_source] * len(jobs)
 
-    def _blend(self, frame, face: Face, crop, host_crops, k: int, swap, host_swap, matrix):
-        """Mask, colour-match and paste one swap; returns the mask used.
+    def _landmarks(self, jobs: list, crops: Any, swaps: Any) -> tuple[np.ndarray, list]:
+        """Landmarks of every swap, and of the target crops whose mask parameters are due
+        (`None` for the others), in one batched call of the landmark network."""
+        keys = [
+            (
+                j[0].faces[j[1]].track_id if j[0].faces[j[1]].track_id is not None else -1,
+                j[0].frame.index,
+            )
+            for j in jobs
+        ]
+        needed = [k for k, due in enumerate(self.masks.targets_needed(keys)) if due]
+        images = self.ops.to_host(swaps)
+        if needed:
+            targets = self.ops.to_host(crops[needed] if len(needed) < len(jobs) else crops)
+            images = np.concatenate([images, targets])
+        points = self.models.landmarks(images)
+        target_lms: list = [None] * len(jobs)
+        for row, k in enumerate(needed):
+            target_lms[k] = points[len(jobs) + row]
+        return points[: len(jobs)], target_lms
 
-        `crop`/`swap` are where the frames are (host or device); landmarks always run on
-        host copies (`host_swap`, and `host_crops()[k]` only when the target's are needed).
-        """
+    def _blend(self, frame, face: Face, crop, swap, swap_lm, offset, matrix):
+        """Mask (from the swap's landmarks and, when due, the cheek offset against the
+        target's), colour-match and paste one swap; returns the mask used."""
         track = face.track_id if face.track_id is not None else -1
-        with self._timed("landmarks"):
-            swap_lm = self.models.landmarks(host_swap[None])[0]
-            offset = None
-            if self.masks.needs_target(track, frame.index):
-                target_lm = self.models.landmarks(host_crops()[k][None])[0]
-                offset = cheek_offset(swap_lm, target_lm, self.layout)
         with self._timed("mask"):
             params = self.masks.params(track, frame.index, offset)
             if self.mask_blur_scale != 1.0:
@@ -342,19 +369,6 @@ class _SynthesisStage:
 
     def flush(self) -> list[Frame]:
         return []
-
-
-class _Lazy:
-    """A value computed on the first call and kept (host copies made only if needed)."""
-
-    def __init__(self, make) -> None:
-        self._make = make
-        self._value = None
-
-    def __call__(self):
-        if self._value is None:
-            self._value = self._make()
-        return self._value
 
 
 def _mask_outline(mask: np.ndarray, matrix: np.ndarray) -> list[np.ndarray]:

@@ -8,6 +8,7 @@ well under 8 minutes on one GPU:
   with OpenCV; PyAV is not needed), with timings;
 - generator / arcface: fp16 against fp32 (relative error) and throughput at several
   batch sizes (faces/s, achieved TFLOP/s), channels_last, CUDA graphs where they capture;
+- generator_graphs: the CUDA backend's generator step from CUDA graphs against eager;
 - nvdec: PyNvVideoCodec decode throughput, or the reason it was skipped;
 - onnx_runner: an SCRFD-sized ONNX graph through the PyTorch ONNX runner on the GPU
   (the detector's runtime there), against ONNX Runtime on the CPU;
@@ -50,13 +51,14 @@ class CheckConfig:
     batch_sizes: tuple[int, ...] = (1, 8, 32, 64)
     section_seconds: dict = field(
         default_factory=lambda: {
-            "kernels": 70,
-            "generator": 95,
-            "arcface": 35,
+            "kernels": 60,
+            "generator": 80,
+            "generator_graphs": 30,
+            "arcface": 30,
             "nvdec": 30,
             "onnx_runner": 25,
             "end_to_end": 130,
-            "tensorrt": 40,
+            "tensorrt": 30,
             "webcam": 30,
         }
     )
@@ -334,6 +336,57 @@ def check_generator(cfg: CheckConfig, deadline: float) -> dict:
     return _network_bench(cfg, deadline, "G_unet_2blocks", GENERATOR_GFLOP)
 
 
+def check_generator_graphs(cfg: CheckConfig, deadline: float) -> dict:
+    """The CUDA backend's generator step (`DeviceImageOps.swaps`) replayed from CUDA
+    graphs against eager: same pixels (uint8 levels), and ms per batch both ways."""
+    if cfg.device != "cuda":
+        return {"status": "skipped", "reason": "CUDA graphs need a GPU"}
+    import numpy as np
+    import torch
+
+    from ghost_engine.cuda.context import device_context
+    from ghost_engine.cuda.image_ops import DeviceImageOps, DeviceOpsConfig
+    from ghost_engine.cuda.kernel_set import cuda_kernels
+    from ghost_engine.face.generator import GeneratorRunner
+    from ghost_engine.networks import build
+    from ghost_engine.networks.fill import fill_module
+
+    ctx = device_context("cuda")
+    generator = GeneratorRunner(fill_module(build("G_unet_2blocks")), "cuda", batch_size=8)
+    rng = np.random.default_rng(0)
+    ops = {
+        name: DeviceImageOps(ctx, cuda_kernels(), DeviceOpsConfig(cuda_graphs=graphs))
+        for name, graphs in (("eager", False), ("graphs", True))
+    }
+    res: dict = {}
+    for n in (1, 5, 8):
+        crops = ctx.upload(rng.integers(0, 256, (n, 224, 224, 3), dtype=np.uint8))
+        z = rng.standard_normal((n, 512)).astype(np.float32) * 10
+        out = {
+            k: ctx.to_host(o.swaps(generator, None, crops, z, _no_timer)) for k, o in ops.items()
+        }
+        row = {"max_level_diff": _diff(out["eager"], out["graphs"])}
+        for name, o in ops.items():
+            row[f"{name}_ms"] = _time_ms(
+                lambda o=o, c=crops, z=z: o.swaps(generator, None, c, z, _no_timer),
+                "cuda",
+                10,
+                deadline,
+            )
+        res[f"batch_{n}"] = row
+        if time.monotonic() > deadline:
+            break
+    res["graphs"] = ops["graphs"].graph_summary()
+    res["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    return res
+
+
+def _no_timer(step: str):
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
 def check_arcface(cfg: CheckConfig, deadline: float) -> dict:
     if cfg.tiny:  # same code path, a network small enough for a CPU test
         return _network_bench(cfg, deadline, "arcface_iresnet18", ARCFACE_GFLOP * 18 / 100)
@@ -417,6 +470,7 @@ def check_webcam(cfg: CheckConfig, deadline: float) -> dict:
 SECTIONS: dict[str, Callable[[CheckConfig, float], dict]] = {
     "kernels": check_kernels,
     "generator": check_generator,
+    "generator_graphs": check_generator_graphs,
     "arcface": check_arcface,
     "nvdec": check_nvdec,
     "onnx_runner": check_onnx_runner,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ghost_engine.cuda.context import DeviceContext
+from ghost_engine.cuda.graphs import GraphedForward
 from ghost_engine.cuda.kernel_set import KernelSet
 from ghost_engine.face.blend import color_match
 from ghost_engine.face.geometry import CROP_SIZE, GENERATOR_SIZE, estimate_norm
@@ -29,10 +30,12 @@ from ghost_engine.types import Face
 @dataclass(frozen=True)
 class DeviceOpsConfig:
     """half: run the generator under fp16 autocast on a GPU (GHOST's inference is fp16);
-    generator_engine: a TensorRT engine of the generator to run instead of PyTorch."""
+    generator_engine: a TensorRT engine of the generator to run instead of PyTorch;
+    cuda_graphs: replay the PyTorch generator from CUDA graphs (`cuda/graphs.py`)."""
 
     half: bool = True
     generator_engine: Path | None = None
+    cuda_graphs: bool = True
 
 
 class DeviceImageOps:
@@ -48,6 +51,7 @@ class DeviceImageOps:
         self.config = config
         self._nhwc: set[int] = set()  # modules already converted to channels_last
         self._engine: Any = None  # the TensorRT generator, loaded on first use
+        self._graphed: dict[int, GraphedForward] = {}  # per generator module
 
     # -- analysis -------------------------------------------------------------------------
 
@@ -143,17 +147,46 @@ class DeviceImageOps:
         zt = torch.from_numpy(np.asarray(z, np.float32)).to(device)
         if self.config.generator_engine is not None:
             return self._generate_tensorrt(x, zt, generator.batch_size)
-        half = self.config.half and self.ctx.on_gpu
         if self.ctx.on_gpu:  # cuDNN's fp16 convolutions are fastest on NHWC
             self._channels_last(generator.module)
             x = x.contiguous(memory_format=torch.channels_last)
+        forward = self._forward(generator)
         out = []
-        with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=half):
+        with torch.inference_mode():
             step = generator.batch_size
             for i in range(0, len(x), step):
-                y, _ = generator.module(x[i : i + step], zt[i : i + step])
-                out.append(y.float())
+                out.append(forward(x[i : i + step], zt[i : i + step]).float())
         return out
+
+    def _forward(self, generator: Any) -> Any:
+        """The generator's (x, z) -> y: fp16 autocast on a GPU, replayed from CUDA graphs
+        there unless configured off."""
+        import torch
+
+        half = self.config.half and self.ctx.on_gpu
+        module = generator.module
+
+        def eager(x: Any, z: Any) -> Any:
+            # no cast cache: cached fp16 weights made inside a graph capture would be freed
+            with torch.autocast("cuda", torch.float16, enabled=half, cache_enabled=False):
+                y, _ = module(x, z)
+            return y
+
+        if not (self.ctx.on_gpu and self.config.cuda_graphs):
+            return eager
+        graphed = self._graphed.get(id(module))
+        if graphed is None:
+            graphed = self._graphed[id(module)] = GraphedForward(eager, generator.batch_size)
+        return graphed
+
+    def graph_summary(self) -> dict:
+        """Captured batch sizes per generator, or why capture failed (for the report)."""
+        return {
+            "captured_batch_sizes": sorted(
+                {n for g in self._graphed.values() for n in g.captured_sizes}
+            ),
+            "failed": next((g.failed for g in self._graphed.values() if g.failed), None),
+        }
 
     def _generate_tensorrt(self, x: Any, z: Any, step: int) -> list[Any]:
         """The generator as a TensorRT engine (inputs `target`, `z_id`; output `swap`, as

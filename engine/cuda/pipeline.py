@@ -31,11 +31,13 @@ _log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DeviceBackendConfig:
     """flavour: "cuda" on a GPU, "emulated" to run the backend's code on a CPU (tests).
-    prefer_nvdec: decode with NVDEC where the stream allows; half: fp16 generator."""
+    prefer_nvdec: decode with NVDEC where the stream allows; half: fp16 generator;
+    cuda_graphs: the generator replayed from CUDA graphs."""
 
     flavour: str = "cuda"
     prefer_nvdec: bool = True
     half: bool = True
+    cuda_graphs: bool = True
     pool_timeout_s: float = 120.0
     planar: bool = True  # I420 on the device when the encoder takes yuv420p
 
@@ -88,6 +90,7 @@ class DeviceVideoRun:
         self.decode_reason = ""
         self._stop = threading.Event()
         self._sources: list[Any] = []
+        self._ops: DeviceImageOps | None = None
 
     @property
     def stop(self) -> threading.Event:
@@ -100,8 +103,11 @@ class DeviceVideoRun:
         if self.ctx is None:
             self.ctx = device_context(self.backend.flavour)
         engine = getattr(self.config, "generator_engine", None)
-        ops_config = DeviceOpsConfig(half=self.backend.half, generator_engine=engine)
-        return DeviceImageOps(self.ctx, kernels_for(self.backend.flavour), ops_config)
+        ops_config = DeviceOpsConfig(
+            half=self.backend.half, generator_engine=engine, cuda_graphs=self.backend.cuda_graphs
+        )
+        self._ops = DeviceImageOps(self.ctx, kernels_for(self.backend.flavour), ops_config)
+        return self._ops
 
     def __enter__(self) -> tuple[list[StreamStage], Any]:
         ops = self.make_ops()
@@ -165,4 +171,5 @@ class DeviceVideoRun:
             "encoder_input": "i420 from the device" if self.planar else "rgb24",
             "generator_fp16": self.backend.half and self.backend.flavour == "cuda",
             "generator_engine": str(getattr(self.config, "generator_engine", None) or ""),
+            "generator_cuda_graphs": self._ops.graph_summary() if self._ops else {},
         }

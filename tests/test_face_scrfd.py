@@ -203,3 +203,18 @@ def test_device_ops_hand_scrfd_one_torch_batch_and_find_the_same_faces(model_fil
         assert len(a) == len(b) > 0
         a, b = _by_position(a), _by_position(b)
         np.testing.assert_allclose([f.box for f in a], [f.box for f in b], atol=1e-3)
+
+
+def test_a_frame_without_candidates_gives_no_faces(model_file):
+    """Scores below the threshold at every level (a frame without faces): empty, no error."""
+    from ghost_engine.face.scrfd import decode
+
+    outputs = []
+    for chans in (1, 4, 10):
+        for stride in STRIDES:
+            n = (SIZE // stride) ** 2 * ANCHORS
+            outputs.append(np.full((n, chans), 0.1, np.float32))
+    boxes, scores, points = decode(outputs, (SIZE, SIZE), 0.6, 0.4, 1.0)
+    assert boxes.shape == (0, 4) and scores.shape == (0,) and points.shape == (0, 5, 2)
+    detector = ScrfdDetector.from_file(model_file, ScrfdConfig(score_threshold=1.01))
+    assert detector(_images()) == [[], [], []]

@@ -49,7 +49,7 @@ def distance_to_box(centers: np.ndarray, dist: np.ndarray) -> np.ndarray:
 
 def distance_to_points(centers: np.ndarray, dist: np.ndarray) -> np.ndarray:
     """Decode point offsets (N, 2K) into points (N, K, 2)."""
-    return centers[:, None, :] + dist.reshape(len(dist), -1, 2)
+    return centers[:, None, :] + dist.reshape(len(dist), dist.shape[1] // 2, 2)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:

@@ -62,20 +62,56 @@ def _detector_shaped(width: int):
     return Net().eval()
 
 
+def _landmark_shaped(width: int):
+    """2d106det's make: depthwise-separable conv/BN/PReLU blocks, 192 in, 212 out."""
+    import torch
+    from torch import nn
+
+    def block(cin: int, cout: int, stride: int) -> list:
+        return [
+            nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False),
+            nn.BatchNorm2d(cin),
+            nn.PReLU(cin),
+            nn.Conv2d(cin, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.PReLU(cout),
+        ]
+
+    w = width
+    layers = [nn.Conv2d(3, w, 3, 2, 1), nn.BatchNorm2d(w), nn.PReLU(w)]
+    for cin, cout, stride in ((w, 2 * w, 2), (2 * w, 4 * w, 2), (4 * w, 4 * w, 1)):
+        layers += block(cin, cout, stride)
+    for cin, cout, stride in ((4 * w, 8 * w, 2), (8 * w, 8 * w, 1), (8 * w, 16 * w, 2)):
+        layers += block(cin, cout, stride)
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16 * w, 212)]
+    torch.manual_seed(1)
+    return nn.Sequential(*layers).eval()
+
+
+def landmark_onnx(width: int = 48) -> tuple[bytes, float]:
+    """(ONNX bytes, GFLOP per crop) of the landmark-shaped network (192x192 input,
+    any batch)."""
+    return _export(_landmark_shaped(width), 192, dynamic_batch=True)
+
+
 def detector_onnx(width: int, size: int) -> tuple[bytes, float]:
     """(ONNX bytes, GFLOP per image at `size`) of the detector-shaped network."""
+    return _export(_detector_shaped(width), size, dynamic_batch=False)
+
+
+def _export(net, size: int, dynamic_batch: bool) -> tuple[bytes, float]:
     import torch
 
-    net = _detector_shaped(width)
     x = torch.rand(1, 3, size, size)
     flops = 0
 
     def count(module, inputs, output):
         nonlocal flops
-        k = module.weight[0].numel()  # cin/groups * kh * kw
+        k = module.weight[0].numel()  # cin/groups * kh * kw (or in_features)
         flops += 2 * k * output.numel()
 
-    hooks = [m.register_forward_hook(count) for m in net.modules() if type(m).__name__ == "Conv2d"]
+    kinds = ("Conv2d", "Linear")
+    hooks = [m.register_forward_hook(count) for m in net.modules() if type(m).__name__ in kinds]
     with torch.no_grad():
         net(x)
     for h in hooks:
@@ -84,7 +120,13 @@ def detector_onnx(width: int, size: int) -> tuple[bytes, float]:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            net, (x,), buffer, dynamo=False, opset_version=17, input_names=["input.1"]
+            net,
+            (x,),
+            buffer,
+            dynamo=False,
+            opset_version=17,
+            input_names=["input.1"],
+            dynamic_axes={"input.1": {0: "batch"}} if dynamic_batch else None,
         )
     return buffer.getvalue(), flops / 1e9
 

@@ -4,7 +4,8 @@ The GPU check machine has neither detector weights nor dlib, so its end-to-end r
 replays what dlib found in the same clip on a CPU: per frame the face box, score and 5
 points (`ReplayDetector`) and the 68 points of the aligned target crop
 (`ReplayLandmarks`, used for the swap's mask too). Everything after detection runs for
-real. Detection itself is then not timed; the report says so.
+real. Each can be given a `cost`: a call made on the same frames or crops first (the
+end-to-end check runs networks of the real ones' size there), so their time is paid.
 
 `python bench/replay_faces.py VIDEO OUT.npz` records a clip (dlib, a few minutes).
 """
@@ -25,14 +26,19 @@ class ReplayDetector:
 
     reads_device_frames = True  # the CUDA backend hands it device frames untouched
 
-    def __init__(self, recording: dict[str, np.ndarray], scale: float = 1.0) -> None:
+    def __init__(
+        self, recording: dict[str, np.ndarray], scale: float = 1.0, cost: Any = None
+    ) -> None:
         self.boxes = recording["boxes"] * scale
         self.scores = recording["scores"]
         self.kps = recording["kps"] * scale
+        self.cost = cost
 
     def __call__(self, frames: list[Any]) -> list[list[Any]]:
         from ghost_engine.types import Face
 
+        if self.cost is not None:
+            self.cost(frames)
         out = []
         for frame in frames:
             i = frame.index % len(self.scores)
@@ -49,12 +55,15 @@ class ReplayLandmarks:
 
     layout = "68"
 
-    def __init__(self, recording: dict[str, np.ndarray]) -> None:
+    def __init__(self, recording: dict[str, np.ndarray], cost: Any = None) -> None:
         found = recording["scores"] != NO_FACE
         self.points = recording["landmarks68"][found]
         self._next = 0
+        self.cost = cost
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
+        if self.cost is not None and len(crops):
+            self.cost(crops)
         rows = [(self._next + k) % len(self.points) for k in range(len(crops))]
         self._next += len(crops)
         return self.points[rows].astype(np.float32)

@@ -252,3 +252,37 @@ def test_unknown_operators_are_named_when_the_graph_is_opened():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     with pytest.raises(UnsupportedGraphError, match="NonMaxSuppression.*ONNX Runtime"):
         OnnxTorchSession(model)
+
+
+def test_operator_parameters_stay_on_the_host_and_cpu_sessions_never_graph():
+    """Resize scales and clip bounds are read on the host (no device sync, capturable);
+    an initializer that is also data goes to the device like the weights."""
+    from ghost_engine.networks.onnx_torch import _host_parameters
+
+    inits = [
+        numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+        numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
+        numpy_helper.from_array(np.ones((2, 2, 1, 1), np.float32), "w"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"]),
+        helper.make_node("Resize", ["c", "", "scales"], ["r"], mode="nearest"),
+        helper.make_node("Clip", ["r", "lo", "hi"], ["k"]),
+        helper.make_node("Mul", ["k", "hi"], ["y"]),  # "hi" is data here too
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "params",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 6, 6])],
+        inits,
+    )
+    assert _host_parameters(graph) == {"scales", "lo"}
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    session = OnnxTorchSession(model, cuda_graphs=True)  # CPU: graphs do not apply
+    x = np.random.default_rng(6).uniform(-4, 8, (1, 2, 3, 3)).astype(np.float32)
+    _compare(model.SerializeToString(), {"x": x})
+    session.run(None, {"x": x})
+    assert session.graph_shapes == [] and session.graph_failure is None

@@ -4,8 +4,10 @@ The generator is hundreds of small kernels per face; at the batch sizes a stream
 (one face per frame, a few frames per batch) launching them from Python costs as much as
 running them. A graph captured once per bucket replays them in one launch. Batches are
 padded up to the next bucket (powers of two up to the largest batch), so a stream needs
-a handful of captures, not one per size. Where capture fails (an operation the network
-uses cannot be captured), the failure is logged once and the eager forward is used.
+a handful of captures, not one per size; without a largest batch, each distinct set of
+input shapes gets its own graph (the detector: one frame size per video). Where capture
+fails (an operation the network uses cannot be captured), the failure is logged once
+and the eager forward is used.
 """
 
 from __future__ import annotations
@@ -33,37 +35,45 @@ def bucket(n: int, largest: int) -> int:
 class _Captured:
     graph: Any
     inputs: tuple[Any, ...]
-    output: Any
+    output: Any  # a tensor, or a list/tuple of tensors
 
 
 class GraphedForward:
-    """`forward(*inputs) -> tensor` through CUDA graphs (see module doc).
+    """`forward(*inputs) -> tensor(s)` through CUDA graphs (see module doc).
 
-    `forward` must take and return CUDA tensors whose first axis is the batch; inputs
-    are copied into the graph's static buffers, the output is copied out (the next
-    replay overwrites it). One instance per thread: replays share static buffers.
+    `forward` takes and returns CUDA tensors (one, or a list/tuple); with `largest`, the
+    first axis of inputs and outputs is the batch and batches are padded to buckets.
+    Inputs are copied into the graph's static buffers, outputs are copied out (the next
+    replay overwrites them). One instance per thread: replays share static buffers.
     """
 
-    def __init__(self, forward: Callable[..., Any], largest: int, warmup: int = 2) -> None:
+    def __init__(
+        self, forward: Callable[..., Any], largest: int | None = None, warmup: int = 2
+    ) -> None:
         self.forward = forward
         self.largest = largest
         self.warmup = warmup
-        self._graphs: dict[int, _Captured] = {}
+        self._graphs: dict[Any, _Captured] = {}
         self._pool: Any = None
         self.failed: str | None = None  # why capture failed; eager from then on
 
     @property
-    def captured_sizes(self) -> list[int]:
+    def captured_sizes(self) -> list[Any]:
+        """Batch buckets (with `largest`) or input shapes captured so far."""
         return sorted(self._graphs)
 
     def __call__(self, *inputs: Any) -> Any:
-        n = int(inputs[0].shape[0])
         if self.failed is not None:
             return self.forward(*inputs)
-        size = bucket(n, self.largest)
-        captured = self._graphs.get(size)
+        n = int(inputs[0].shape[0])
+        if self.largest is None:
+            key: Any = tuple(tuple(x.shape) for x in inputs)
+            size = n
+        else:
+            key = size = bucket(n, self.largest)
+        captured = self._graphs.get(key)
         if captured is None:
-            captured = self._capture(size, inputs)
+            captured = self._capture(key, size, inputs)
             if captured is None:
                 return self.forward(*inputs)
         for static, x in zip(captured.inputs, inputs, strict=True):
@@ -71,9 +81,13 @@ class GraphedForward:
             if n < size:
                 static[n:].zero_()  # padding rows: defined values, results discarded
         captured.graph.replay()
-        return captured.output[:n].clone()
+        rows = slice(None) if size == n else slice(0, n)
+        out = captured.output
+        if isinstance(out, (list, tuple)):
+            return type(out)(t[rows].clone() for t in out)
+        return out[rows].clone()
 
-    def _capture(self, size: int, like: tuple[Any, ...]) -> _Captured | None:
+    def _capture(self, key: Any, size: int, like: tuple[Any, ...]) -> _Captured | None:
         import torch
 
         statics = []
@@ -105,5 +119,5 @@ class GraphedForward:
         if self._pool is None:
             self._pool = graph.pool()
         captured = _Captured(graph, tuple(statics), output)
-        self._graphs[size] = captured
+        self._graphs[key] = captured
         return captured

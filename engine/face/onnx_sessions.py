@@ -1,8 +1,9 @@
 """Which runtime runs an ONNX-only model (detector, landmarks, glintr100) on a device.
 
 ONNX Runtime's CUDA provider when its GPU build is installed; otherwise, on a CUDA
-device, the PyTorch ONNX runner (`ghost_engine.networks.onnx_torch`), so detection does
-not fall back to the CPU; on the CPU, ONNX Runtime.
+device, the PyTorch ONNX runner (`ghost_engine.networks.onnx_torch`, replayed from a
+CUDA graph per input shape), so detection does not fall back to the CPU; on the CPU,
+ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def open_onnx(path: Path, device: str) -> Any:
         from ghost_engine.networks.onnx_torch import OnnxTorchSession, UnsupportedGraphError
 
         try:
-            return OnnxTorchSession(path, device)
+            return OnnxTorchSession(path, device, cuda_graphs=True)
         except UnsupportedGraphError as exc:
             _log.warning("%s runs on the CPU with ONNX Runtime: %s", path.name, exc)
             kind = ORT_CPU

@@ -8,6 +8,7 @@ never waits for the device.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -367,7 +368,7 @@ def _constant_of_shape(ctx: OpContext, ins: list, attrs: dict) -> list:
     value = attrs.get("value")
     fill = torch.zeros(1) if value is None else value
     dtype = ctx.dtype if fill.is_floating_point() else fill.dtype
-    return [torch.full(_ints(ins[0]), fill.reshape(-1)[0].item(), dtype=dtype, device=fill.device)]
+    return [torch.full(_ints(ins[0]), fill.reshape(-1)[0].item(), dtype=dtype)]
 
 
 def _expand(ctx: OpContext, ins: list, attrs: dict) -> list:
@@ -427,7 +428,12 @@ def _resize_target(ctx: OpContext, op: str, ins: list, x: torch.Tensor) -> tuple
     return out, scales
 
 
-def _nearest_index(out: int, size: int, mode: str, rounding: str, scale: float) -> torch.Tensor:
+@functools.lru_cache(maxsize=256)
+def _nearest_index(
+    out: int, size: int, mode: str, rounding: str, scale: float, device: torch.device
+) -> torch.Tensor:
+    """Source index per output position along one axis, made once per device (so a
+    graph capture finds it there and copies nothing)."""
     i = torch.arange(out, dtype=torch.float64)
     if mode in ("half_pixel", "pytorch_half_pixel"):
         src = (i + 0.5) / scale - 0.5
@@ -447,7 +453,7 @@ def _nearest_index(out: int, size: int, mode: str, rounding: str, scale: float) 
         idx = torch.floor(src + 0.5)
     else:  # round_prefer_floor, the default
         idx = torch.ceil(src - 0.5)
-    return idx.clamp(0, size - 1).long()
+    return idx.clamp(0, size - 1).long().to(device)
 
 
 def _resize(ctx: OpContext, ins: list, attrs: dict, op: str = "Resize") -> list:
@@ -466,8 +472,8 @@ def _resize(ctx: OpContext, ins: list, attrs: dict, op: str = "Resize") -> list:
             rounding = "floor"
         for axis in range(2, x.dim()):
             size, n = x.shape[axis], out[axis]
-            idx = _nearest_index(n, size, coords, rounding, scales[axis])
-            x = torch.index_select(x, axis, idx.to(x.device))
+            idx = _nearest_index(n, size, coords, rounding, float(scales[axis]), x.device)
+            x = torch.index_select(x, axis, idx)
         return [x]
     if mode != "linear" or coords not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
         raise UnsupportedGraphError(f"Resize mode {mode!r} with {coords!r} coordinates")

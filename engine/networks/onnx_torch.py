@@ -16,6 +16,7 @@ when it is opened, with the operators named.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,31 @@ _TYPE_NAMES = {
 }
 
 
+# Inputs (by position) that are parameters of an operator, not data: read on the host.
+_PARAMETER_INPUTS = {
+    "Resize": slice(1, None),
+    "Upsample": slice(1, None),
+    "Clip": slice(1, None),
+    "Pad": slice(1, None),
+    "Range": slice(0, None),
+    "ConstantOfShape": slice(0, None),
+}
+
+
+def _host_parameters(graph: onnx.GraphProto) -> set[str]:
+    """Initializers that are only ever operator parameters (resize scales, clip bounds,
+    pad values): kept on the CPU, so reading them needs no device sync (and the graph
+    can be captured into a CUDA graph)."""
+    as_parameter: set[str] = set()
+    as_data: set[str] = set()
+    for node in graph.node:
+        params = _PARAMETER_INPUTS.get(node.op_type)
+        for pos, name in enumerate(node.input):
+            is_param = params is not None and pos in range(len(node.input))[params]
+            (as_parameter if is_param else as_data).add(name)
+    return as_parameter - as_data - {""}
+
+
 def _attr(a: onnx.AttributeProto) -> Any:
     value = onnx.helper.get_attribute_value(a)
     if isinstance(value, onnx.TensorProto):
@@ -96,6 +122,7 @@ class OnnxTorchSession:
         model: str | Path | onnx.ModelProto,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        cuda_graphs: bool = False,
     ) -> None:
         if not isinstance(model, onnx.ModelProto):
             model = onnx.load(str(model))
@@ -111,7 +138,11 @@ class OnnxTorchSession:
         self.device = torch.device(device)
         self.dtype = dtype
         self._ctx = OpContext(dtype, self._opset(model))
-        self._weights = {i.name: self._tensor(numpy_helper.to_array(i)) for i in graph.initializer}
+        host = _host_parameters(graph)
+        self._weights = {
+            i.name: self._tensor(numpy_helper.to_array(i), on_host=i.name in host)
+            for i in graph.initializer
+        }
         self._nodes = [
             _Node(
                 n.op_type,
@@ -122,12 +153,20 @@ class OnnxTorchSession:
             for n in graph.node
         ]
         for node in self._nodes:
+            if node.op == "ConstantOfShape":
+                continue  # its fill value is read on the host
             for key, value in node.attrs.items():
                 if isinstance(value, torch.Tensor) and value.is_floating_point():
                     node.attrs[key] = self._place(value)
         self._inputs = [_info(v) for v in graph.input if v.name not in self._weights]
         self._outputs = [_info(v) for v in graph.output]
         self._last_use = self._last_uses()
+        self._graphed: Any = None
+        self._graph_lock = threading.Lock()
+        if cuda_graphs and self.device.type == "cuda":
+            from ghost_engine.cuda.graphs import GraphedForward
+
+            self._graphed = GraphedForward(self._execute)
 
     @staticmethod
     def _opset(model: onnx.ModelProto) -> int:
@@ -143,8 +182,9 @@ class OnnxTorchSession:
             return t.to(self.device, self.dtype)
         return t
 
-    def _tensor(self, a: np.ndarray) -> torch.Tensor:
-        return self._place(torch.from_numpy(np.ascontiguousarray(a).copy()))
+    def _tensor(self, a: np.ndarray, on_host: bool = False) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(a).copy())
+        return t if on_host else self._place(t)
 
     def _last_uses(self) -> dict[str, int]:
         keep = {o.name for o in self._outputs}
@@ -166,31 +206,52 @@ class OnnxTorchSession:
     ) -> list[torch.Tensor]:
         """Like `run`, but inputs may be torch tensors on the device and the outputs stay
         torch tensors there (float outputs as float32)."""
-        env: dict[str, torch.Tensor] = dict(self._weights)
+        inputs = []
         for info in self._inputs:
             if info.name not in feeds:
                 raise ValueError(f"missing input {info.name!r}")
             value = feeds[info.name]
             if not isinstance(value, torch.Tensor):
                 value = torch.from_numpy(np.ascontiguousarray(value))
-            env[info.name] = value.to(
-                self.device, self.dtype if value.is_floating_point() else None
-            )
+            inputs.append(value.to(self.device, self.dtype if value.is_floating_point() else None))
         with torch.inference_mode():
-            for i, node in enumerate(self._nodes):
-                args = [env[n] if n else None for n in node.inputs]
-                if node.op in MULTI_OUTPUT:
-                    results = MULTI_OUTPUT[node.op](self._ctx, args, node.attrs, len(node.outputs))
-                else:
-                    results = OPS[node.op](self._ctx, args, node.attrs)
-                for name, value in zip(node.outputs, results, strict=False):
-                    if name:
-                        env[name] = value
-                for name in node.inputs:
-                    if name and self._last_use.get(name) == i and name not in self._weights:
-                        del env[name]
-        names = list(output_names) if output_names else [o.name for o in self._outputs]
-        return [env[n].float() if env[n].is_floating_point() else env[n] for n in names]
+            if self._graphed is not None:
+                with self._graph_lock:  # replays share the graphs' static buffers
+                    outs = self._graphed(*inputs)
+            else:
+                outs = self._execute(*inputs)
+        by_name = dict(zip((o.name for o in self._outputs), outs, strict=True))
+        names = list(output_names) if output_names else list(by_name)
+        return [by_name[n].float() if by_name[n].is_floating_point() else by_name[n] for n in names]
+
+    def _execute(self, *inputs: torch.Tensor) -> list[torch.Tensor]:
+        """Every node in order; all graph outputs. Nothing here copies between host and
+        device for graphs whose parameters are constants, so it can be graph-captured."""
+        env: dict[str, torch.Tensor] = dict(self._weights)
+        env.update(zip((i.name for i in self._inputs), inputs, strict=True))
+        for i, node in enumerate(self._nodes):
+            args = [env[n] if n else None for n in node.inputs]
+            if node.op in MULTI_OUTPUT:
+                results = MULTI_OUTPUT[node.op](self._ctx, args, node.attrs, len(node.outputs))
+            else:
+                results = OPS[node.op](self._ctx, args, node.attrs)
+            for name, value in zip(node.outputs, results, strict=False):
+                if name:
+                    env[name] = value
+            for name in node.inputs:
+                if name and self._last_use.get(name) == i and name not in self._weights:
+                    del env[name]
+        return [env[o.name] for o in self._outputs]
+
+    @property
+    def graph_shapes(self) -> list[Any]:
+        """Input shapes replayed from CUDA graphs so far (empty without graphs)."""
+        return [] if self._graphed is None else self._graphed.captured_sizes
+
+    @property
+    def graph_failure(self) -> str | None:
+        """Why CUDA graph capture failed (the session then runs eagerly), if it did."""
+        return None if self._graphed is None else self._graphed.failed
 
     def run(self, output_names: Sequence[str] | None, feeds: dict[str, Any]) -> list[np.ndarray]:
         """onnxruntime's `run`: numpy (or torch) inputs, numpy outputs."""

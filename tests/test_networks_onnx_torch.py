@@ -286,3 +286,27 @@ def test_operator_parameters_stay_on_the_host_and_cpu_sessions_never_graph():
     _compare(model.SerializeToString(), {"x": x})
     session.run(None, {"x": x})
     assert session.graph_shapes == [] and session.graph_failure is None
+
+
+@pytest.mark.parametrize("opset", [7, 9])
+def test_old_upsample_forms_match_onnxruntime(opset):
+    """Models converted from older frameworks carry Upsample with scales as an attribute
+    (opset 7) or an input (opset 9)."""
+    scales = [1.0, 1.0, 2.0, 3.0]
+    inits = []
+    if opset == 7:
+        node = helper.make_node("Upsample", ["x"], ["y"], mode="nearest", scales=scales)
+    else:
+        inits = [numpy_helper.from_array(np.array(scales, np.float32), "s")]
+        node = helper.make_node("Upsample", ["x", "s"], ["y"], mode="nearest")
+    graph = helper.make_graph(
+        [node],
+        "up",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 6, 12])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 3 if opset == 7 else 4
+    feeds = {"x": np.random.default_rng(7).standard_normal((1, 2, 3, 4)).astype(np.float32)}
+    _compare(model.SerializeToString(), feeds)

@@ -413,10 +413,14 @@ def _pad(ctx: OpContext, ins: list, attrs: dict) -> list:
     return [F.pad(x, order, mode=torch_mode)]
 
 
-def _resize_target(ctx: OpContext, op: str, ins: list, x: torch.Tensor) -> tuple[list, list]:
+def _resize_target(
+    ctx: OpContext, op: str, ins: list, x: torch.Tensor, attrs: dict
+) -> tuple[list, list]:
     """(output sizes, per-axis scales) of a Resize/Upsample node. With scales given, the
     coordinate maps use them as given (not output/input), as ONNX specifies."""
-    if op == "Upsample" or ctx.opset == 10:
+    if op == "Upsample" and "scales" in attrs:  # opset 7: an attribute
+        scales = list(attrs["scales"])
+    elif op == "Upsample" or ctx.opset == 10:
         scales = ins[1].reshape(-1).tolist()
     else:
         sizes = ins[3] if len(ins) > 3 and ins[3] is not None else None
@@ -458,7 +462,7 @@ def _nearest_index(
 
 def _resize(ctx: OpContext, ins: list, attrs: dict, op: str = "Resize") -> list:
     x = ins[0]
-    out, scales = _resize_target(ctx, op, ins, x)
+    out, scales = _resize_target(ctx, op, ins, x, attrs)
     if out[:2] != list(x.shape[:2]):
         raise UnsupportedGraphError("Resize of the batch or channel axes")
     mode = attrs.get("mode", "nearest")

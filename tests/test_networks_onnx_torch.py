@@ -310,3 +310,47 @@ def test_old_upsample_forms_match_onnxruntime(opset):
     model.ir_version = 3 if opset == 7 else 4
     feeds = {"x": np.random.default_rng(7).standard_normal((1, 2, 3, 4)).astype(np.float32)}
     _compare(model.SerializeToString(), feeds)
+
+
+def test_spec_corners_match_onnxruntime():
+    """Negative Flatten axis, Slice backwards from out of range, Clip without bounds, a
+    node reading one value twice, Constant nodes as data and as resize scales."""
+    int_min = np.iinfo(np.int64).min
+    ints = {
+        "starts": np.array([-10, 2], np.int64),
+        "ends": np.array([int_min, 0], np.int64),
+        "axes": np.array([1, 2], np.int64),
+        "steps": np.array([-1, -2], np.int64),
+    }
+    inits = [numpy_helper.from_array(v, k) for k, v in ints.items()]
+    nodes = [
+        helper.make_node("Flatten", ["x"], ["flat"], axis=-1),
+        helper.make_node("Slice", ["x", "starts", "ends", "axes", "steps"], ["sliced"]),
+        helper.make_node("Clip", ["x"], ["clipped"]),
+        helper.make_node("Mul", ["x", "x"], ["squared"]),
+        helper.make_node("Constant", [], ["half"], value_float=0.5),
+        helper.make_node("Mul", ["squared", "half"], ["halved"]),
+        helper.make_node(
+            "Constant",
+            [],
+            ["scales"],
+            value=numpy_helper.from_array(np.array([1, 1, 2, 1], np.float32)),
+        ),
+        helper.make_node("Resize", ["x", "", "scales"], ["up"], mode="nearest"),
+    ]
+    names = {"flat": 2, "sliced": 4, "clipped": 4, "halved": 4, "up": 4}
+    graph = helper.make_graph(
+        nodes,
+        "corners",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 5, 3, 4])],
+        [
+            helper.make_tensor_value_info(n, TensorProto.FLOAT, [f"d{i}" for i in range(r)])
+            for n, r in names.items()
+        ],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    feeds = {"x": np.random.default_rng(8).standard_normal((2, 5, 3, 4)).astype(np.float32)}
+    _compare(model.SerializeToString(), feeds)

@@ -13,11 +13,16 @@ and the eager forward is used.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 _log = logging.getLogger(__name__)
+
+# One capture at a time in the process: stage threads capturing at once would record
+# into each other's graphs.
+_CAPTURE_LOCK = threading.Lock()
 
 
 def bucket(n: int, largest: int) -> int:
@@ -60,17 +65,20 @@ class GraphedForward:
     @property
     def captured_sizes(self) -> list[Any]:
         """Batch buckets (with `largest`) or input shapes captured so far."""
-        return sorted(self._graphs)
+        if self.largest is None:
+            return sorted(self._graphs)
+        return sorted({key[0] for key in self._graphs})
 
     def __call__(self, *inputs: Any) -> Any:
         if self.failed is not None:
             return self.forward(*inputs)
         n = int(inputs[0].shape[0])
         if self.largest is None:
-            key: Any = tuple(tuple(x.shape) for x in inputs)
             size = n
+            key: Any = tuple(tuple(x.shape) for x in inputs)
         else:
-            key = size = bucket(n, self.largest)
+            size = bucket(n, self.largest)
+            key = (size, *((tuple(x.shape[1:]), str(x.dtype)) for x in inputs))
         captured = self._graphs.get(key)
         if captured is None:
             captured = self._capture(key, size, inputs)
@@ -100,22 +108,30 @@ class GraphedForward:
             )
             static = torch.zeros(shape, dtype=x.dtype, device=x.device)
             statics.append(static.contiguous(memory_format=fmt))
+        caller = None
         try:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                for _ in range(self.warmup):
-                    self.forward(*statics)
-            torch.cuda.current_stream().wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            # thread_local: the decode, download and encode threads keep using the GPU
-            # while this thread captures
-            with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
-                output = self.forward(*statics)
+            caller = torch.cuda.current_stream()
+            with _CAPTURE_LOCK:
+                side = torch.cuda.Stream()
+                side.wait_stream(caller)
+                with torch.cuda.stream(side):
+                    for _ in range(self.warmup):
+                        self.forward(*statics)
+                caller.wait_stream(side)
+                graph = torch.cuda.CUDAGraph()
+                # thread_local: the decode, download and encode threads keep using the
+                # GPU while this thread captures (on its own stream, not a shared one)
+                with torch.cuda.graph(
+                    graph, pool=self._pool, stream=side, capture_error_mode="thread_local"
+                ):
+                    output = self.forward(*statics)
         except Exception as exc:  # noqa: BLE001 - any capture failure means: run eagerly
             self.failed = f"{type(exc).__name__}: {exc}"
             _log.warning("CUDA graph capture failed, running eagerly: %s", self.failed)
             return None
+        finally:
+            if caller is not None:  # a failed capture leaves its stream current
+                torch.cuda.set_stream(caller)
         if self._pool is None:
             self._pool = graph.pool()
         captured = _Captured(graph, tuple(statics), output)

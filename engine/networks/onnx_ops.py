@@ -47,8 +47,9 @@ def _ints(t: torch.Tensor | None) -> list[int]:
 
 
 def _same_device(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Shape arithmetic lives on the CPU; bring it to the data's device when they meet."""
-    if a.device != b.device:
+    """Shape arithmetic lives on the CPU; bring it to the data's device when they meet
+    (0-d CPU tensors need no move: PyTorch takes them as scalars, without a copy)."""
+    if a.device != b.device and a.dim() and b.dim():
         if a.device.type == "cpu":
             a = a.to(b.device)
         else:
@@ -152,6 +153,8 @@ def _conv_transpose(ctx: OpContext, ins: list, attrs: dict) -> list:
 
 def _batch_norm(ctx: OpContext, ins: list, attrs: dict) -> list:
     x, scale, bias, mean, var = ins[:5]
+    if attrs.get("spatial", 1) != 1:
+        raise UnsupportedGraphError("BatchNormalization with spatial=0")
     return [F.batch_norm(x, mean, var, scale, bias, False, 0.0, attrs.get("epsilon", 1e-5))]
 
 
@@ -172,6 +175,8 @@ def _clip(ctx: OpContext, ins: list, attrs: dict) -> list:
     else:
         lo = float(ins[1]) if len(ins) > 1 and ins[1] is not None else None
         hi = float(ins[2]) if len(ins) > 2 and ins[2] is not None else None
+    if lo is None and hi is None:
+        return [x]
     return [torch.clamp(x, lo, hi)]
 
 
@@ -267,7 +272,8 @@ def _reshape(ctx: OpContext, ins: list, attrs: dict) -> list:
 
 def _flatten(ctx: OpContext, ins: list, attrs: dict) -> list:
     x = ins[0]
-    axis = attrs.get("axis", 1) % (x.dim() + 1) if x.dim() else 0
+    axis = attrs.get("axis", 1)
+    axis = axis + x.dim() if axis < 0 else axis
     return [x.reshape(math.prod(x.shape[:axis]), math.prod(x.shape[axis:]))]
 
 
@@ -310,6 +316,8 @@ def _split(ctx: OpContext, ins: list, attrs: dict, n_out: int) -> list:
         n = attrs.get("num_outputs", n_out)
         step = math.ceil(x.shape[axis] / n)
         sizes = [min(step, x.shape[axis] - i * step) for i in range(n)]
+        if min(sizes) < 0:
+            raise UnsupportedGraphError(f"Split of {x.shape[axis]} into {n} outputs")
     return list(torch.split(x, sizes, dim=axis))
 
 
@@ -331,9 +339,13 @@ def _slice(ctx: OpContext, ins: list, attrs: dict) -> list:
         if step > 0:
             index[axis] = slice(*slice(start, end, step).indices(size))
             continue
-        # negative steps: torch has none; take the range forwards, then flip
-        lo, hi, _ = slice(start, end, step).indices(size)
-        picked = list(range(lo, hi, step))
+        # negative steps: torch has none; take the range forwards, then flip. ONNX
+        # clamps start to [0, size-1] and end to [-1, size-1] (after adding size to
+        # negatives), which is not what Python's slice.indices does
+        start = start + size if start < 0 else start
+        end = end + size if end < 0 else end
+        start, end = min(max(start, 0), size - 1), min(max(end, -1), size - 1)
+        picked = list(range(start, end, step))
         index[axis] = slice(picked[-1], picked[0] + 1, -step) if picked else slice(0, 0)
         flips.append(axis)
     out = x[tuple(index)]
@@ -359,8 +371,8 @@ def _cast(ctx: OpContext, ins: list, attrs: dict) -> list:
     to = ONNX_TO_TORCH.get(attrs["to"])
     if to is None:
         raise UnsupportedGraphError(f"Cast to ONNX type {attrs['to']}")
-    if to.is_floating_point:
-        to = ctx.dtype  # the session's float type throughout (fp16 runs stay fp16)
+    if to.is_floating_point and (ins[0].is_floating_point() or ins[0].device.type != "cpu"):
+        to = ctx.dtype  # the session's float type for data (fp16 runs stay fp16)
     return [ins[0].to(to)]
 
 
@@ -376,7 +388,7 @@ def _expand(ctx: OpContext, ins: list, attrs: dict) -> list:
     rank = max(x.dim(), len(shape))
     dims = [1] * (rank - x.dim()) + list(x.shape)
     shape = [1] * (rank - len(shape)) + shape
-    return [x.reshape(dims).expand([max(a, b) for a, b in zip(dims, shape, strict=True)])]
+    return [x.reshape(dims).expand([b if a == 1 else a for a, b in zip(dims, shape, strict=True)])]
 
 
 def _tile(ctx: OpContext, ins: list, attrs: dict) -> list:
@@ -432,21 +444,23 @@ def _resize_target(
     return out, scales
 
 
-@functools.lru_cache(maxsize=256)
+@functools.cache  # never evicted: captured CUDA graphs read these tensors by address
 def _nearest_index(
     out: int, size: int, mode: str, rounding: str, scale: float, device: torch.device
 ) -> torch.Tensor:
     """Source index per output position along one axis, made once per device (so a
-    graph capture finds it there and copies nothing)."""
-    i = torch.arange(out, dtype=torch.float64)
+    graph capture finds it there and copies nothing). In float32, as ONNX Runtime does
+    it: float64 picks a different pixel for some (size, output) pairs."""
+    i = torch.arange(out, dtype=torch.float32)
+    scale_t = torch.tensor(scale, dtype=torch.float32)
     if mode in ("half_pixel", "pytorch_half_pixel"):
-        src = (i + 0.5) / scale - 0.5
+        src = (i + 0.5) / scale_t - 0.5
         if mode == "pytorch_half_pixel" and out == 1:
             src = torch.zeros_like(i)
     elif mode == "align_corners":
         src = i * (size - 1) / (out - 1) if out > 1 else torch.zeros_like(i)
     elif mode == "asymmetric":
-        src = i / scale
+        src = i / scale_t
     else:
         raise UnsupportedGraphError(f"Resize coordinate_transformation_mode {mode!r}")
     if rounding == "floor":
@@ -462,6 +476,10 @@ def _nearest_index(
 
 def _resize(ctx: OpContext, ins: list, attrs: dict, op: str = "Resize") -> list:
     x = ins[0]
+    if attrs.get("antialias", 0) or attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+        raise UnsupportedGraphError("Resize with antialias or keep_aspect_ratio_policy")
+    if "axes" in attrs:
+        raise UnsupportedGraphError("Resize with axes")
     out, scales = _resize_target(ctx, op, ins, x, attrs)
     if out[:2] != list(x.shape[:2]):
         raise UnsupportedGraphError("Resize of the batch or channel axes")

@@ -143,21 +143,21 @@ class OnnxTorchSession:
             i.name: self._tensor(numpy_helper.to_array(i), on_host=i.name in host)
             for i in graph.initializer
         }
-        self._nodes = [
-            _Node(
-                n.op_type,
-                tuple(n.input),
-                tuple(n.output),
-                {a.name: _attr(a) for a in n.attribute},
+        self._nodes = []
+        for n in graph.node:
+            node = _Node(
+                n.op_type, tuple(n.input), tuple(n.output), {a.name: _attr(a) for a in n.attribute}
             )
-            for n in graph.node
-        ]
-        for node in self._nodes:
-            if node.op == "ConstantOfShape":
-                continue  # its fill value is read on the host
-            for key, value in node.attrs.items():
-                if isinstance(value, torch.Tensor) and value.is_floating_point():
-                    node.attrs[key] = self._place(value)
+            if node.op == "Constant":  # folded into the weights, placed like them
+                (value,) = OPS["Constant"](OpContext(torch.float32, 1), [], node.attrs)
+                host_side = node.outputs[0] in host
+                self._weights[node.outputs[0]] = value if host_side else self._place(value)
+                continue
+            if node.op != "ConstantOfShape":  # (its fill value is read on the host)
+                for key, value in node.attrs.items():
+                    if isinstance(value, torch.Tensor) and value.is_floating_point():
+                        node.attrs[key] = self._place(value)
+            self._nodes.append(node)
         self._inputs = [_info(v) for v in graph.input if v.name not in self._weights]
         self._outputs = [_info(v) for v in graph.output]
         self._last_use = self._last_uses()
@@ -238,7 +238,7 @@ class OnnxTorchSession:
             for name, value in zip(node.outputs, results, strict=False):
                 if name:
                     env[name] = value
-            for name in node.inputs:
+            for name in dict.fromkeys(node.inputs):  # a node may read one value twice
                 if name and self._last_use.get(name) == i and name not in self._weights:
                     del env[name]
         return [env[o.name] for o in self._outputs]

@@ -13,30 +13,24 @@ import pytest
 SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "gpu_check.py"
 
 
-@pytest.mark.slow
-def test_gpu_check_runs_its_cpu_logic_and_writes_the_report(media, tmp_path):
+def _gpu_check(out: Path, *args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    """The script on the CPU, in a fresh interpreter (it sets the simulator switch)."""
     env = dict(os.environ)
     env.pop("NUMBA_ENABLE_CUDASIM", None)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--out",
-            str(tmp_path),
-            "--device",
-            "cpu",
-            "--simulate",
-            "--tiny",
-            "--video",
-            str(media / "videos" / "nggyup.mp4"),
-            "--sections",
-            "kernels,nvdec,onnx_runner,end_to_end",
-        ],
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(out), "--device", "cpu", *args],
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=timeout,
     )
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_its_cpu_logic_and_writes_the_report(media, tmp_path):
+    video = str(media / "videos" / "nggyup.mp4")
+    sections = "kernels,nvdec,onnx_runner,end_to_end"
+    proc = _gpu_check(tmp_path, "--simulate", "--tiny", "--video", video, "--sections", sections)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     kernels = report["sections"]["kernels"]
@@ -83,23 +77,7 @@ def test_gpu_check_rejects_unknown_sections(tmp_path):
 
 
 def test_gpu_check_skips_sections_it_has_no_time_for_and_still_writes_json(tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--out",
-            str(tmp_path),
-            "--device",
-            "cpu",
-            "--sections",
-            "nvdec,webcam",
-            "--total-seconds",
-            "5",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _gpu_check(tmp_path, "--sections", "nvdec,webcam", "--total-seconds", "5")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     for name in ("nvdec", "webcam"):

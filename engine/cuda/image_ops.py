@@ -3,9 +3,8 @@
 Frames, crops, swaps and masks stay device arrays; what crosses to the host is small:
 SCRFD's raw outputs (its 640 letterbox too when ONNX Runtime runs it on the CPU; the
 frame for detectors that only run on the CPU), 64x36 thumbnails, and the 224 crops the
-landmark network reads. Each step
-mirrors `ghost_engine.face.image_ops.HostImageOps`, and a test runs both on the same
-frames (emulated flavour) and compares the outputs.
+landmark network reads. Each step mirrors `ghost_engine.face.image_ops.HostImageOps`,
+and a test runs both on the same frames (emulated flavour) and compares the outputs.
 """
 
 from __future__ import annotations

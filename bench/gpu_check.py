@@ -432,7 +432,7 @@ def check_onnx_runner(cfg: CheckConfig, deadline: float) -> dict:
     sys.path.insert(0, str(REPO / "bench"))
     from gpu_onnx_runner import check_onnx_runner as run
 
-    return run(cfg.device, cfg.tiny, deadline)
+    return run(cfg.device, cfg.tiny, deadline, _time_ms)
 
 
 def check_tensorrt(cfg: CheckConfig, deadline: float) -> dict:

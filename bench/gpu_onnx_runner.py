@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import time
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -131,22 +132,9 @@ def _export(net, size: int, dynamic_batch: bool) -> tuple[bytes, float]:
     return buffer.getvalue(), flops / 1e9
 
 
-def _median_ms(fn, sync, reps: int, deadline: float) -> float:
-    fn()
-    sync()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t0) * 1000)
-        if time.monotonic() > deadline:
-            break
-    return round(sorted(times)[len(times) // 2], 3)
-
-
-def check_onnx_runner(device: str, tiny: bool, deadline: float) -> dict:
-    """Times and differences as described in the module doc."""
+def check_onnx_runner(device: str, tiny: bool, deadline: float, time_ms: Callable) -> dict:
+    """Times and differences as described in the module doc; `time_ms(fn, device, reps,
+    deadline)` is gpu_check's timer (median ms after a warm-up, synchronised)."""
     import onnx
     import onnxruntime
     import torch
@@ -162,13 +150,9 @@ def check_onnx_runner(device: str, tiny: bool, deadline: float) -> dict:
     ref = ort.run(None, {"input.1": x})
     res: dict = {"input": size, "gflop_per_image": round(gflop, 2), "nodes": len(model.graph.node)}
 
-    def sync() -> None:
-        if device == "cuda":
-            torch.cuda.synchronize()
-
     reps = 1 if tiny else 20
-    res["onnxruntime_cpu_ms"] = _median_ms(
-        lambda: ort.run(None, {"input.1": x}), lambda: None, 1 if tiny else 5, deadline
+    res["onnxruntime_cpu_ms"] = time_ms(
+        lambda: ort.run(None, {"input.1": x}), "cpu", 1 if tiny else 5, deadline
     )
     for dtype in (torch.float32, torch.float16):
         if dtype == torch.float16 and device != "cuda":
@@ -179,30 +163,24 @@ def check_onnx_runner(device: str, tiny: bool, deadline: float) -> dict:
         got = session.run(None, {"input.1": xt})
         diff = max(float(np.abs(a - b).max()) for a, b in zip(got, ref, strict=True))
         row: dict = {"max_abs_diff_vs_onnxruntime": diff}
-        row["batch_1_ms"] = _median_ms(
-            lambda s=session, t=xt: s.run_torch(None, {"input.1": t}), sync, reps, deadline
+        row["batch_1_ms"] = time_ms(
+            lambda s=session, t=xt: s.run_torch(None, {"input.1": t}), device, reps, deadline
         )
         if device == "cuda" and time.monotonic() < deadline:
-            row.update(_graphed(model, device, dtype, xt, got, reps, deadline))
+            graphed = OnnxTorchSession(model, device, dtype, cuda_graphs=True)
+            row.update(_graphed(graphed, xt, got, time_ms, reps, deadline))
         res[name] = row
     if device == "cuda":
         res["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     return res
 
 
-def _graphed(model, device: str, dtype, x, eager: list, reps: int, deadline: float) -> dict:
-    """The same session with `cuda_graphs=True`: time, outputs against eager, and
-    whether capture worked (the session falls back to eager where it does not)."""
-    import torch
-
-    from ghost_engine.networks.onnx_torch import OnnxTorchSession
-
-    session = OnnxTorchSession(model, device, dtype, cuda_graphs=True)
+def _graphed(session, x, eager: list, time_ms: Callable, reps: int, deadline: float) -> dict:
+    """A session made with `cuda_graphs=True`: time, outputs against eager, and whether
+    capture worked (the session falls back to eager where it does not)."""
     got = session.run(None, {"input.1": x})
     diff = max(float(np.abs(a - b).max()) for a, b in zip(got, eager, strict=True))
-    ms = _median_ms(
-        lambda: session.run_torch(None, {"input.1": x}), torch.cuda.synchronize, reps, deadline
-    )
+    ms = time_ms(lambda: session.run_torch(None, {"input.1": x}), "cuda", reps, deadline)
     return {
         "cuda_graph_batch_1_ms": ms,
         "cuda_graph_max_abs_diff_vs_eager": diff,

@@ -25,7 +25,8 @@ def test_targets_needed_predicts_the_sequential_decisions(mode):
     predicted = state.targets_needed(keys)
     sequential = []
     for track, index in keys:
-        due = state.needs_target(track, index)
+        last = state._state.get(track)  # what `params` recorded: due unless continuing
+        due = mode == "adaptive" or last is None or last[0] != index - 1
         sequential.append(due)
         state.params(track, index, 4.0 if due else None)
     assert predicted == sequential

@@ -67,13 +67,10 @@ class _MaskState:
         self.momentum = momentum
         self._state: dict[int, tuple[int, Any]] = {}  # track -> (last frame, params|offset)
 
-    def needs_target(self, track: int, frame_index: int) -> bool:
-        last = self._state.get(track)
-        return self.mode == "adaptive" or last is None or last[0] != frame_index - 1
-
     def targets_needed(self, keys: Sequence[tuple[int, int]]) -> list[bool]:
-        """`needs_target` for each (track, frame index) in order, as if each one's
-        `params` call came before the next; the state itself is not changed."""
+        """For each (track, frame index) in order, whether its mask parameters are due
+        (so the target crop's landmarks are needed), as if each one's `params` call came
+        before the next; the state itself is not changed."""
         if self.mode == "adaptive":
             return [True] * len(keys)
         last = {track: state[0] for track, state in self._state.items()}

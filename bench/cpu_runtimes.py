@@ -5,7 +5,7 @@
 Times each network (random fill-rule weights, real shapes) under both runtimes at each
 batch size, the runtimes taking turns call by call; writes
 `bench/results/cpu_runtimes.json` (with machine, commit, date) after every network, and
-from it `engine/data/runtime_defaults.json`, which `default_runtime()` reads: the faster
+from it `engine/runtime/runtime_defaults.json`, which `default_runtime()` reads: the faster
 runtime per network by the geometric mean of its speed-up over the batch sizes.
 SCRFD and 2d106det exist only as ONNX files, so ONNX Runtime is their runtime.
 """
@@ -24,12 +24,12 @@ from pathlib import Path
 import torch
 
 from ghost_engine import networks
-from ghost_engine.bench.config import parse_int_list
-from ghost_engine.bench.defaults import DEFAULTS_PATH, ONNX_ONLY
-from ghost_engine.bench.machine import provenance
-from ghost_engine.bench.report import write_json_file
-from ghost_engine.bench.runtimes import NetworkTiming, time_network
+from ghost_engine.measure.bench_config import parse_int_list
+from ghost_engine.measure.bench_report import write_json_file
+from ghost_engine.measure.machine import provenance
+from ghost_engine.measure.runtimes import NetworkTiming, time_network
 from ghost_engine.networks.fill import fill_module
+from ghost_engine.runtime.defaults import DEFAULTS_PATH, ONNX_ONLY
 
 ROOT = Path(__file__).resolve().parent
 NETWORKS = (

@@ -344,9 +344,9 @@ def check_generator_graphs(cfg: CheckConfig, deadline: float) -> dict:
     import numpy as np
     import torch
 
-    from ghost_engine.cuda.context import device_context
-    from ghost_engine.cuda.image_ops import DeviceImageOps, DeviceOpsConfig
-    from ghost_engine.cuda.kernel_set import cuda_kernels
+    from ghost_engine.backend.cuda.context import device_context
+    from ghost_engine.backend.cuda.device_ops import DeviceImageOps, DeviceOpsConfig
+    from ghost_engine.backend.cuda.kernel_set import cuda_kernels
     from ghost_engine.face.generator import GeneratorRunner
     from ghost_engine.networks import build
     from ghost_engine.networks.fill import fill_module
@@ -395,8 +395,8 @@ def check_arcface(cfg: CheckConfig, deadline: float) -> dict:
 
 def check_nvdec(cfg: CheckConfig, deadline: float) -> dict:
     """Decode the check video with NVDEC (PyNvVideoCodec), frames per second."""
+    from ghost_engine.backend.cuda.packages import require_nvcodec
     from ghost_engine.errors import OptionalDependencyError
-    from ghost_engine.gpu import require_nvcodec
 
     try:
         nvc = require_nvcodec()
@@ -447,7 +447,7 @@ def check_tensorrt(cfg: CheckConfig, deadline: float) -> dict:
         import_tensorrt()
     except OptionalDependencyError as exc:
         return {"status": "skipped", "reason": str(exc)}
-    from ghost_engine.export.gpu_check import run_checks
+    from ghost_engine.export.tensorrt_device_check import run_checks
 
     rows = run_checks(cfg.out / "tensorrt")
     ok = all(p["ok"] for r in rows for p in r["parity"])
@@ -459,7 +459,7 @@ def check_webcam(cfg: CheckConfig, deadline: float) -> dict:
 
     Needs PyAV and a detector on the GPU machine; otherwise the error is recorded.
     """
-    from ghost_engine.webcam.bench import measure
+    from ghost_engine.webcam.latency_bench import measure
 
     if cfg.video is None or not cfg.video.exists():
         return {"status": "skipped", "reason": f"video not found: {cfg.video}"}

@@ -55,13 +55,13 @@ def _stage(device: str, tiny: bool, scale: float, batch: int) -> Any:
 
     from ghost_engine import networks
     from ghost_engine.face.builder import FaceModels
-    from ghost_engine.face.config import SwapConfig
     from ghost_engine.face.generator import GeneratorRunner
     from ghost_engine.face.landmarks106 import Landmarks106
     from ghost_engine.face.scrfd import ScrfdConfig, ScrfdDetector
     from ghost_engine.face.stage import SwapStage
+    from ghost_engine.face.swap_config import SwapConfig
     from ghost_engine.networks.fill import fill_module
-    from ghost_engine.networks.onnx_torch import OnnxTorchSession
+    from ghost_engine.runtime.onnx_torch import OnnxTorchSession
 
     recording = load(RECORDING)
     module = None if tiny else fill_module(networks.build("G_unet_2blocks"))
@@ -131,7 +131,7 @@ def _rates(frames: int, steps: dict[str, float], wall_s: float) -> dict:
 
 def run_clip(clip: Path, out: Path, device: str, tiny: bool, scale: float) -> dict:
     """Warm-up, then the whole clip with encoding and with a null sink."""
-    from ghost_engine.cuda.pipeline import DeviceBackendConfig, DeviceVideoRun
+    from ghost_engine.backend.cuda.pipeline import DeviceBackendConfig, DeviceVideoRun
     from ghost_engine.pipeline.progress import ProgressConfig
     from ghost_engine.pipeline.report import RunReport
     from ghost_engine.pipeline.runner import PipelineConfig, run_pipeline

@@ -139,7 +139,7 @@ def check_onnx_runner(device: str, tiny: bool, deadline: float, time_ms: Callabl
     import onnxruntime
     import torch
 
-    from ghost_engine.networks.onnx_torch import OnnxTorchSession
+    from ghost_engine.runtime.onnx_torch import OnnxTorchSession
 
     width, size = (8, 64) if tiny else (48, 640)
     data, gflop = detector_onnx(width, size)

@@ -56,7 +56,7 @@ def swap_video(
     """Swap faces in a video; returns what was done. `config` is a `SwapConfig`.
 
     With `config.device == "cuda"` the CUDA backend runs (frames stay on the GPU);
-    `backend` (a `ghost_engine.cuda.pipeline.DeviceBackendConfig`) chooses it explicitly,
+    `backend` (a `ghost_engine.backend.cuda.pipeline.DeviceBackendConfig`) chooses it explicitly,
     e.g. its "emulated" flavour runs the backend's code on a CPU.
     """
     from ghost_engine.pipeline.video_job import VideoJob, check_video_job, run_video
@@ -88,8 +88,8 @@ def swap_video(
 def _default_device_backend() -> Any | None:
     """The CUDA backend, or None (networks on the GPU, frames on the CPU) with a warning
     when its packages are not installed."""
-    from ghost_engine.cuda.context import missing_packages
-    from ghost_engine.cuda.pipeline import DeviceBackendConfig
+    from ghost_engine.backend.cuda.context import missing_packages
+    from ghost_engine.backend.cuda.pipeline import DeviceBackendConfig
 
     missing = missing_packages()
     if missing:
@@ -103,8 +103,8 @@ def _default_device_backend() -> Any | None:
 
 
 def _run_device_video(job, report: RunReport, config, people, refs, backend) -> RunReport:
-    """The video run on the CUDA backend (see `ghost_engine.cuda.pipeline`)."""
-    from ghost_engine.cuda.pipeline import DeviceVideoRun
+    """The video run on the CUDA backend (see `ghost_engine.backend.cuda.pipeline`)."""
+    from ghost_engine.backend.cuda.pipeline import DeviceVideoRun
     from ghost_engine.pipeline.video_job import run_video
 
     for path in [*(p for person in people for p in person), *refs]:

@@ -62,3 +62,61 @@ class OptionalDependencyError(GhostEngineError, ImportError):
             f"{purpose} needs the Python package '{package}', which is not installed. "
             f"Install it with: pip install 'ghost-engine[{extra}]'"
         )
+
+
+class DownloadError(GhostEngineError, ConnectionError):
+    """A model file could not be fetched from any of its URLs after the retries."""
+
+    exit_code = 5
+
+
+class ModelIntegrityError(CheckpointError):
+    """A model file's SHA-256 does not match the manifest or the lock file.
+
+    The message carries both hashes; the bad file has already been removed.
+    """
+
+    def __init__(self, name: str, path: str, expected: str, actual: str, where: str) -> None:
+        self.name = name
+        self.expected = expected
+        self.actual = actual
+        hint = (
+            f" If the published file really changed, delete the {name!r} entry from the lock "
+            f"file first."
+            if "lock file" in where
+            else ""
+        )
+        super().__init__(
+            f"{name}: {path} is corrupt or not the published file: SHA-256 {actual}, "
+            f"expected {expected} (from {where}). The file was removed and will not be "
+            f"used; download it again with: ghost-engine models download {name}.{hint}"
+        )
+
+
+class UnsafeArchiveError(GhostEngineError, ValueError):
+    """A zip archive has a member that would land outside the target folder."""
+
+    exit_code = 4
+
+
+class ExportError(GhostEngineError, RuntimeError):
+    """An export step failed (tracing, conversion, checking or engine build).
+
+    The message names the model and the step; parity failures carry the measured error.
+    """
+
+    exit_code = 7
+
+
+class CameraError(GhostEngineError, RuntimeError):
+    """The camera failed or went silent; the original error is the cause."""
+
+
+class UnsupportedGraphError(GhostEngineError, ValueError):
+    """The graph uses operators (or attributes) the PyTorch ONNX runner does not implement;
+    the caller falls back to ONNX Runtime."""
+
+
+class NvdecUnavailable(GhostEngineError, RuntimeError):
+    """NVDEC cannot give frames equal to the CPU path's for this stream; the text says why
+    (the CUDA backend then decodes with PyAV and uploads)."""

@@ -17,12 +17,12 @@ from ghost_engine.export.metadata import export_metadata, set_metadata
 from ghost_engine.export.onnx_checks import check_onnx
 from ghost_engine.export.onnx_export import OPSET, simplify, torch_to_onnx
 from ghost_engine.export.onnx_fp16 import convert_to_fp16, keep_fp32_rule
-from ghost_engine.export.onnx_runtime import OnnxModel
 from ghost_engine.export.parity import TOLERANCE, ParityResult, compare, require_parity
 from ghost_engine.export.profile import BatchProfile
 from ghost_engine.export.sources import WeightSource, resolve_source
 from ghost_engine.export.specs import BATCH, ExportSpec, IOSpec, export_spec
 from ghost_engine.networks.checkpoint import sha256_file
+from ghost_engine.runtime.onnx_model import OnnxModel
 
 log = logging.getLogger(__name__)
 FORMATS = ("onnx", "tensorrt")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import onnx
 
-from ghost_engine.export.errors import ExportError
+from ghost_engine.errors import ExportError
 
 # Ops (or op states) that only make sense while training; an inference graph has none.
 _TRAINING_OPS = {"Dropout", "Gradient", "Momentum", "Adagrad", "Adam"}

@@ -18,7 +18,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from ghost_engine.export.errors import ExportError
+from ghost_engine.errors import ExportError
 from ghost_engine.export.specs import ExportSpec
 
 OPSET = 17

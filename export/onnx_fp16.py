@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ghost_engine.export.errors import ExportError
+from ghost_engine.errors import ExportError
 
 F32 = TensorProto.FLOAT
 F16 = TensorProto.FLOAT16

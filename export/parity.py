@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ghost_engine.export.errors import ExportError
+from ghost_engine.errors import ExportError
 from ghost_engine.export.specs import ExportSpec
 
 # Relative error ||out - ref|| / ||ref|| an export must stay under, per precision.

@@ -39,7 +39,7 @@ def resolve_source(
             raise UserInputError(f"{spec.name} comes as a published ONNX file; it has no fill rule")
         return WeightSource(None, FILL_RULE)
     if checkpoint is None:
-        from ghost_engine.models import ModelStore
+        from ghost_engine.store import ModelStore
 
         checkpoint = ModelStore(models_dir).path(spec.manifest_name or spec.name)
     checkpoint = Path(checkpoint)

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from ghost_engine.errors import UserInputError
-from ghost_engine.export.errors import ExportError
+from ghost_engine.errors import ExportError, UserInputError
 from ghost_engine.export.profile import BatchProfile
 from ghost_engine.export.specs import ExportSpec
 from ghost_engine.export.tensorrt_env import (

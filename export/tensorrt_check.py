@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ghost_engine.export.errors import ExportError
-from ghost_engine.export.tensorrt_runtime import TrtEngine
+from ghost_engine.errors import ExportError
+from ghost_engine.runtime.tensorrt import TrtEngine
 
 
 def engine_runner(path: Path) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from ghost_engine.errors import OptionalDependencyError
-from ghost_engine.export.errors import ExportError
+from ghost_engine.errors import ExportError, OptionalDependencyError
 from ghost_engine.export.profile import BatchProfile
 
 

@@ -8,11 +8,11 @@ import cv2
 import pytest
 from click.testing import CliRunner
 
-from ghost_engine.bench.config import STAGE_NAMES, BenchConfig
-from ghost_engine.bench.report import check_report
-from ghost_engine.bench.workload import generator_installed
 from ghost_engine.cli import cli
 from ghost_engine.errors import InputFileNotFoundError
+from ghost_engine.measure.bench_config import STAGE_NAMES, BenchConfig
+from ghost_engine.measure.bench_report import check_report
+from ghost_engine.measure.workload import generator_installed
 
 
 def test_missing_video_is_reported_before_loading_models(tmp_path):

@@ -10,14 +10,14 @@ import cv2
 import pytest
 import torch
 
-from ghost_engine.bench.chart import write_chart
-from ghost_engine.bench.config import STAGES, BenchConfig, parse_int_list, parse_name_list
-from ghost_engine.bench.defaults import DEFAULTS_PATH, default_runtime, load_defaults
-from ghost_engine.bench.machine import describe_machine, provenance
-from ghost_engine.bench.report import BenchReport, check_report, format_table, write_json
-from ghost_engine.bench.runtimes import count_flops, make_runner
-from ghost_engine.bench.stats import Measurement, efficiency
 from ghost_engine.errors import OptionalDependencyError, UserInputError
+from ghost_engine.measure.bench_config import STAGES, BenchConfig, parse_int_list, parse_name_list
+from ghost_engine.measure.bench_report import BenchReport, check_report, format_table, write_json
+from ghost_engine.measure.chart import write_chart
+from ghost_engine.measure.machine import describe_machine, provenance
+from ghost_engine.measure.runtimes import count_flops, make_runner
+from ghost_engine.measure.stats import Measurement, efficiency
+from ghost_engine.runtime.defaults import DEFAULTS_PATH, default_runtime, load_defaults
 
 REPO = Path(__file__).resolve().parent.parent
 

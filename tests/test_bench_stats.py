@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 
-from ghost_engine.bench.memory import MemorySampler, process_peak_rss_mib
-from ghost_engine.bench.stages import StageResult
-from ghost_engine.bench.stats import Measurement, efficiency, measure
-from ghost_engine.bench.suite import cpu_ceiling
+from ghost_engine.measure.memory import MemorySampler, process_peak_rss_mib
+from ghost_engine.measure.stages import StageResult
+from ghost_engine.measure.stats import Measurement, efficiency, measure
+from ghost_engine.measure.suite import cpu_ceiling
 
 
 class _FakeWork:

@@ -17,16 +17,16 @@ import numpy as np
 import pytest
 import torch
 
-from ghost_engine.cuda.context import device_context
-from ghost_engine.cuda.image_ops import DeviceImageOps
-from ghost_engine.cuda.kernel_set import cpu_kernels
-from ghost_engine.cuda.pipeline import (
+from ghost_engine.backend.cuda.context import device_context
+from ghost_engine.backend.cuda.device_ops import DeviceImageOps
+from ghost_engine.backend.cuda.kernel_set import cpu_kernels
+from ghost_engine.backend.cuda.pipeline import (
     DeviceBackendConfig,
     device_pool_size,
     pinned_pool_size,
 )
+from ghost_engine.backend.host_ops import HostImageOps
 from ghost_engine.face.generator import GeneratorRunner
-from ghost_engine.face.image_ops import HostImageOps
 from ghost_engine.pipeline.runner import PipelineConfig
 from ghost_engine.video.reader import read_frames
 
@@ -41,7 +41,7 @@ def _decode(path: Path) -> tuple[list[np.ndarray], list[int]]:
 def runs(media, tmp_path_factory) -> dict:
     """nggyup.mp4, 0-0.5 s, passthrough generator, lossless output; CPU and emulated."""
     from ghost_engine.api import swap_video
-    from ghost_engine.face.config import SwapConfig
+    from ghost_engine.face.swap_config import SwapConfig
     from ghost_engine.video.encode import EncodeSettings
 
     out = tmp_path_factory.mktemp("cuda_backend")
@@ -189,7 +189,7 @@ def test_a_failing_stage_ends_the_run_while_the_decoder_waits_for_buffers(media)
     import threading
     import time
 
-    from ghost_engine.cuda.decode import open_device_source
+    from ghost_engine.backend.cuda.decode import open_device_source
     from ghost_engine.pipeline.runner import run_pipeline
 
     class Broken:

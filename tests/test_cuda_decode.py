@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from test_video_fixtures import make_video
 
-from ghost_engine.cuda.context import device_context
-from ghost_engine.cuda.decode import (
+from ghost_engine.backend.cuda.context import device_context
+from ghost_engine.backend.cuda.decode import (
     NvdecUnavailable,
     chroma_siting,
     nv12_from_planes,

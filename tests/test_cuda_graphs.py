@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ghost_engine.cuda.context import device_context
-from ghost_engine.cuda.graphs import GraphedForward, bucket
-from ghost_engine.cuda.image_ops import DeviceImageOps, DeviceOpsConfig
-from ghost_engine.cuda.kernel_set import cpu_kernels
+from ghost_engine.backend.cuda.context import device_context
+from ghost_engine.backend.cuda.device_ops import DeviceImageOps, DeviceOpsConfig
+from ghost_engine.backend.cuda.kernel_set import cpu_kernels
+from ghost_engine.runtime.cuda_graphs import GraphedForward, bucket
 
 
 @pytest.mark.parametrize(

@@ -19,11 +19,11 @@ import torch
 
 from ghost_engine.errors import UserInputError
 from ghost_engine.face.builder import FaceModels
-from ghost_engine.face.config import SwapConfig
 from ghost_engine.face.dlib_backend import DlibDetector, DlibLandmarks68
 from ghost_engine.face.enhance import FaceEnhancer, enhance_input
 from ghost_engine.face.generator import GeneratorRunner
 from ghost_engine.face.stage import STEPS, SwapStage, build_swap_stage
+from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.networks import build
 from ghost_engine.networks.fill import fill_module, fill_value
 from ghost_engine.networks.lipspade import LIPSPADEConfig, LIPSPADEGenerator

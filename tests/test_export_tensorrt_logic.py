@@ -3,7 +3,7 @@
 TensorRT cannot be installed here, so this checks only our side: which flags and
 profile shapes are asked for, where the engine and timing cache go, that a current
 engine is reused and a changed ONNX rebuilt. The real build runs in
-`ghost_engine.export.gpu_check` on a GPU.
+`ghost_engine.export.tensorrt_device_check` on a GPU.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ghost_engine.export.errors import ExportError
+from ghost_engine.errors import ExportError
 from ghost_engine.export.profile import BatchProfile
 from ghost_engine.export.specs import export_spec
 from ghost_engine.export.tensorrt_build import TrtBuildConfig, build_engine

@@ -15,13 +15,16 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
 from ghost_engine.cli import cli, main
-from ghost_engine.errors import ModelMissingError, OptionalDependencyError, UserInputError
-from ghost_engine.export.errors import ExportError
+from ghost_engine.errors import (
+    ExportError,
+    ModelMissingError,
+    OptionalDependencyError,
+    UserInputError,
+)
 from ghost_engine.export.metadata import export_metadata, read_metadata, set_metadata
 from ghost_engine.export.onnx_checks import check_onnx, training_nodes
 from ghost_engine.export.onnx_export import simplify, torch_to_onnx
 from ghost_engine.export.onnx_fp16 import convert_to_fp16, keep_fp32_rule
-from ghost_engine.export.onnx_runtime import OnnxModel
 from ghost_engine.export.parity import compare, relative_error, require_parity, torch_runner
 from ghost_engine.export.profile import BatchProfile
 from ghost_engine.export.sources import resolve_source
@@ -33,7 +36,8 @@ from ghost_engine.export.tensorrt_env import (
     import_tensorrt,
     timing_cache_path,
 )
-from ghost_engine.export.tensorrt_runtime import device_buffer, stream_handle
+from ghost_engine.runtime.onnx_model import OnnxModel
+from ghost_engine.runtime.tensorrt import device_buffer, stream_handle
 
 H200 = GpuIdentity("NVIDIA H200", (9, 0))
 

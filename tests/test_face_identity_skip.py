@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from ghost_engine.face import stage as stage_module
-from ghost_engine.face.config import SwapConfig
 from ghost_engine.face.stage import build_swap_stage
+from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.video.reader import read_frames
 
 DEFAULT_REEMBED = stage_module.REEMBED_EVERY

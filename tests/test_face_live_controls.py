@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ghost_engine.face.config import SwapConfig
 from ghost_engine.face.stage import build_swap_stage
+from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.types import Frame
 
 

@@ -10,10 +10,10 @@ import pytest
 
 from ghost_engine import networks
 from ghost_engine.face.builder import generator_runtime
-from ghost_engine.face.config import SwapConfig
 from ghost_engine.face.generator import GeneratorRunner
-from ghost_engine.face.onnx_generator import OnnxGenerator, cached_onnx, weights_fingerprint
+from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.networks.fill import fill_module
+from ghost_engine.runtime.onnx_generator import OnnxGenerator, cached_onnx, weights_fingerprint
 
 
 def test_auto_runtime_follows_the_measured_defaults() -> None:

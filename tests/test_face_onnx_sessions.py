@@ -10,7 +10,13 @@ import pytest
 from onnx import TensorProto, helper
 
 from ghost_engine.face import onnx_sessions
-from ghost_engine.face.onnx_sessions import ORT_CPU, ORT_CUDA, TORCH_CUDA, open_onnx, session_kind
+from ghost_engine.runtime.onnx_sessions import (
+    ORT_CPU,
+    ORT_CUDA,
+    TORCH_CUDA,
+    open_onnx,
+    session_kind,
+)
 
 CPU_ONLY = ["CPUExecutionProvider"]
 WITH_CUDA = ["CUDAExecutionProvider", "CPUExecutionProvider"]

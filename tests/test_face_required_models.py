@@ -8,8 +8,8 @@ import pytest
 
 from ghost_engine.errors import ModelMissingError
 from ghost_engine.face.builder import _LazyStore, build_models, required_models
-from ghost_engine.face.config import SwapConfig
-from ghost_engine.models import ModelStore
+from ghost_engine.face.swap_config import SwapConfig
+from ghost_engine.store import ModelStore
 
 
 @pytest.mark.parametrize(

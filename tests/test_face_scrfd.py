@@ -154,7 +154,7 @@ def test_blob_from_the_letterbox_kernel_gives_the_same_faces(model_file):
 @pytest.mark.parametrize("batch", [1, "N"])
 def test_pytorch_onnx_runner_finds_the_same_faces_as_onnxruntime(batch, tmp_path):
     """On a GPU without onnxruntime-gpu, SCRFD runs through `OnnxTorchSession`."""
-    from ghost_engine.networks.onnx_torch import OnnxTorchSession
+    from ghost_engine.runtime.onnx_torch import OnnxTorchSession
 
     path = tmp_path / "scrfd.onnx"
     path.write_bytes(_scrfd_like_model(batch))
@@ -179,11 +179,11 @@ def test_device_ops_hand_scrfd_one_torch_batch_and_find_the_same_faces(model_fil
     PyTorch-run session; the faces equal the host path's."""
     import torch
 
-    from ghost_engine.cuda.context import device_context
-    from ghost_engine.cuda.frames import DeviceFrame
-    from ghost_engine.cuda.image_ops import DeviceImageOps
-    from ghost_engine.cuda.kernel_set import cpu_kernels
-    from ghost_engine.networks.onnx_torch import OnnxTorchSession
+    from ghost_engine.backend.cuda.context import device_context
+    from ghost_engine.backend.cuda.device_ops import DeviceImageOps
+    from ghost_engine.backend.cuda.frames import DeviceFrame
+    from ghost_engine.backend.cuda.kernel_set import cpu_kernels
+    from ghost_engine.runtime.onnx_torch import OnnxTorchSession
 
     class Recording(OnnxTorchSession):
         fed: list = []

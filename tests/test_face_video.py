@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ghost_engine.face.blend import paste_back
 from ghost_engine.face.dlib_backend import DlibDetector
+from ghost_engine.face.paste import paste_back
 from ghost_engine.face.smoothing import (
     OneEuroSmoother,
     WindowConfig,

@@ -16,9 +16,8 @@ from test_models_support import (
     zip_bytes,
 )
 
-from ghost_engine.errors import ModelMissingError
-from ghost_engine.models import DownloadConfig, DownloadError, ModelIntegrityError
-from ghost_engine.models.errors import UnsafeArchiveError
+from ghost_engine.errors import ModelMissingError, UnsafeArchiveError
+from ghost_engine.store import DownloadConfig, DownloadError, ModelIntegrityError
 
 NO_RETRY = DownloadConfig(retries=0, backoff_s=0.0, timeout_s=2.0)
 

@@ -19,10 +19,10 @@ from test_models_support import (
 
 import ghost_engine.networks as networks
 from ghost_engine.errors import CheckpointError, ModelMissingError, UserInputError
-from ghost_engine.models import ModelStore, Progress, default_models_dir, load_manifest
-from ghost_engine.models.manifest import OnnxSignature, TensorSpec
-from ghost_engine.models.structure import check_onnx_signature
 from ghost_engine.networks.fill import fill_value, filled_state_dict
+from ghost_engine.store import ModelStore, Progress, default_models_dir, load_manifest
+from ghost_engine.store.manifest import OnnxSignature, TensorSpec
+from ghost_engine.store.structure import check_onnx_signature
 
 
 @pytest.fixture
@@ -228,7 +228,7 @@ def test_progress_draws_one_line_on_a_terminal_and_plain_lines_otherwise():
 
 
 def test_sha_helper_matches_hashlib(tmp_path):
-    from ghost_engine.models.hashing import sha256_file
+    from ghost_engine.store.hashing import sha256_file
 
     data = bytes(range(256)) * 9000
     (tmp_path / "f").write_bytes(data)

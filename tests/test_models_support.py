@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ghost_engine.models import DownloadConfig, ModelStore, Progress, load_manifest
+from ghost_engine.store import DownloadConfig, ModelStore, Progress, load_manifest
 
 FAST = DownloadConfig(retries=2, backoff_s=0.01, backoff_max_s=0.02, timeout_s=2.0, jobs=3)
 

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from ghost_engine.networks.onnx_torch import OnnxTorchSession, UnsupportedGraphError
+from ghost_engine.errors import UnsupportedGraphError
+from ghost_engine.runtime.onnx_torch import OnnxTorchSession
 
 
 class _ScrfdLike(nn.Module):
@@ -257,7 +258,7 @@ def test_unknown_operators_are_named_when_the_graph_is_opened():
 def test_operator_parameters_stay_on_the_host_and_cpu_sessions_never_graph():
     """Resize scales and clip bounds are read on the host (no device sync, capturable);
     an initializer that is also data goes to the device like the weights."""
-    from ghost_engine.networks.onnx_torch import _host_parameters
+    from ghost_engine.runtime.onnx_torch import _host_parameters
 
     inits = [
         numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),

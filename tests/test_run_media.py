@@ -48,7 +48,7 @@ def _declared_audio_s(path) -> float:
 def test_passthrough_changes_only_pixels_inside_face_masks(media, tmp_path, monkeypatch) -> None:
     """Lossless output: outside the pasted masks bit-identical, inside PSNR >= 30 dB."""
     stage_mod = pytest.importorskip("ghost_engine.face.stage")
-    ops_mod = pytest.importorskip("ghost_engine.face.image_ops")
+    ops_mod = pytest.importorskip("ghost_engine.backend.host_ops")
     supports: dict[int, np.ndarray] = {}
     original = ops_mod.paste_back
 

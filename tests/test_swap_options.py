@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from ghost_engine.commands.swap_options import SHARED_FIELDS, swap_config_fields, swap_options
-from ghost_engine.face.config import SwapConfig
+from ghost_engine.face.swap_config import SwapConfig
 
 
 def _parse(args: list[str]) -> SwapConfig:

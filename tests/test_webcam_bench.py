@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ghost_engine.webcam.bench import TARGET_FPS_FRACTION, TARGET_P99_MS, measure
+from ghost_engine.webcam.latency_bench import TARGET_FPS_FRACTION, TARGET_P99_MS, measure
 
 
 @pytest.mark.slow

@@ -61,7 +61,7 @@ def test_stream_outputs_are_recognised_without_connecting():
 
 
 def test_window_smoothing_is_refused_before_models_load(tmp_path):
-    from ghost_engine.face.config import SwapConfig
+    from ghost_engine.face.swap_config import SwapConfig
 
     config = SwapConfig(generator="passthrough", detector="dlib", smoothing="window")
     with pytest.raises(UserInputError, match="ema or none"):

@@ -15,11 +15,11 @@ import pytest
 import torch
 
 from ghost_engine.face.builder import FaceModels
-from ghost_engine.face.config import SwapConfig
 from ghost_engine.face.dlib_backend import DlibDetector, DlibLandmarks68
 from ghost_engine.face.generator import GeneratorRunner
 from ghost_engine.face.mask import LAYOUT_68, MaskParams, face_mask, ghost_params
 from ghost_engine.face.stage import SwapStage
+from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.types import Frame
 from ghost_engine.webcam.capture import FileCamera
 from ghost_engine.webcam.controls import ControlState, LiveControls

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from test_video_fixtures import make_video
 
+from ghost_engine.errors import CameraError
 from ghost_engine.video.reader import read_frames
 from ghost_engine.webcam.capture import FileCamera
 from ghost_engine.webcam.controls import ControlState, LiveControls
 from ghost_engine.webcam.latency import LiveWindow, delivered_fps
 from ghost_engine.webcam.live_stage import StepStamps
-from ghost_engine.webcam.loop import CameraError, LoopConfig, run_live
+from ghost_engine.webcam.loop import LoopConfig, run_live
 from ghost_engine.webcam.sinks import NullSink
 
 

@@ -72,10 +72,10 @@ def _default_video() -> Path:
 @click.option("-q", "--quiet", is_flag=True, help="Only the final table.")
 def bench(**opts) -> None:
     """Measure throughput per stage and end to end on VIDEO (default: nggyup.mp4)."""
-    from ghost_engine.bench.chart import write_chart
-    from ghost_engine.bench.config import BenchConfig, parse_int_list, parse_name_list
-    from ghost_engine.bench.report import format_table, write_json
-    from ghost_engine.bench.suite import run_bench
+    from ghost_engine.measure.bench_config import BenchConfig, parse_int_list, parse_name_list
+    from ghost_engine.measure.bench_report import format_table, write_json
+    from ghost_engine.measure.chart import write_chart
+    from ghost_engine.measure.suite import run_bench
 
     config = BenchConfig(
         video=opts["video"] or _default_video(),

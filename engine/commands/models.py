@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ghost_engine.errors import CheckpointError, GhostEngineError, UserInputError
-from ghost_engine.models import (
+from ghost_engine.store import (
     DownloadConfig,
     ModelStore,
     Progress,

@@ -33,7 +33,7 @@ def parse_resolution(text: str | None) -> tuple[int, int] | None:
 
 
 def _config(opts: dict):
-    from ghost_engine.face.config import SwapConfig
+    from ghost_engine.face.swap_config import SwapConfig
 
     try:
         return SwapConfig(

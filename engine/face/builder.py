@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 
 from ghost_engine.errors import InputFileNotFoundError, NoFaceError, UnsupportedMediaError
-from ghost_engine.face.config import SwapConfig
 from ghost_engine.face.enhance import FaceEnhancer
 from ghost_engine.face.generator import GeneratorRunner
 from ghost_engine.face.geometry import align_face, transform_points
-from ghost_engine.face.onnx_sessions import open_onnx
+from ghost_engine.face.swap_config import SwapConfig
+from ghost_engine.runtime.onnx_sessions import open_onnx
 
 
 @dataclass
@@ -46,7 +46,7 @@ class _LazyStore:
 
     def get(self) -> Any:
         if self._store is None:
-            from ghost_engine.models import ModelStore
+            from ghost_engine.store import ModelStore
 
             self._store = ModelStore(self.config.models_dir)
         return self._store
@@ -54,7 +54,7 @@ class _LazyStore:
     def prefetch(self, names: list[str]) -> None:
         if not names:
             return
-        from ghost_engine.models import confirm_on_terminal
+        from ghost_engine.store import confirm_on_terminal
 
         self._paths.update(
             self.get().require(names, download=self.config.download, confirm=confirm_on_terminal)
@@ -167,7 +167,7 @@ def _generator(config: SwapConfig, store: _LazyStore) -> GeneratorRunner:
     name = f"G_unet_{config.generator_blocks}blocks"
     checkpoint = None if config.generator == "random" else store.require(name)
     if generator_runtime(config) == "onnxruntime":
-        from ghost_engine.face.onnx_generator import OnnxGenerator, cached_onnx
+        from ghost_engine.runtime.onnx_generator import OnnxGenerator, cached_onnx
 
         cache = (config.models_dir or _default_models_dir()) / "onnx"
         onnx_path = cached_onnx(name, checkpoint, cache)
@@ -183,16 +183,16 @@ def _generator(config: SwapConfig, store: _LazyStore) -> GeneratorRunner:
 
 def generator_runtime(config: SwapConfig) -> str:
     """The runtime the generator uses: the config's, or the faster one measured for the
-    device (`bench/results/cpu_runtimes.json` -> `engine/data/runtime_defaults.json`)."""
+    device (`bench/results/cpu_runtimes.json` -> `engine/runtime/runtime_defaults.json`)."""
     if config.runtime != "auto":
         return config.runtime
-    from ghost_engine.bench.defaults import default_runtime
+    from ghost_engine.runtime.defaults import default_runtime
 
     return default_runtime(f"G_unet_{config.generator_blocks}blocks", config.device)
 
 
 def _default_models_dir() -> Path:
-    from ghost_engine.models import default_models_dir
+    from ghost_engine.store import default_models_dir
 
     return default_models_dir()
 

@@ -26,7 +26,7 @@ import copy
 import torch
 
 from ghost_engine.errors import UserInputError
-from ghost_engine.face.config import ENHANCE_MODES
+from ghost_engine.face.swap_config import ENHANCE_MODES
 from ghost_engine.networks.lipspade import LIPSPADEGenerator, fold_spectral_norm
 
 __all__ = ["ENHANCE_MODES", "FaceEnhancer", "enhance_input", "synchronize"]

@@ -7,7 +7,7 @@ import torch
 
 from ghost_engine.face.enhance import synchronize
 from ghost_engine.face.geometry import CROP_SIZE, generator_input, generator_output
-from ghost_engine.face.onnx_generator import OnnxGenerator
+from ghost_engine.runtime.onnx_generator import OnnxGenerator
 
 
 class GeneratorRunner:

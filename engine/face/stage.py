@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ghost_engine.backend.host_ops import HostImageOps
 from ghost_engine.face.builder import (
     FaceModels,
     build_models,
@@ -29,12 +30,11 @@ from ghost_engine.face.builder import (
     photo_face,
     read_photo,
 )
-from ghost_engine.face.config import SwapConfig
 from ghost_engine.face.geometry import transform_points
-from ghost_engine.face.image_ops import HostImageOps
 from ghost_engine.face.mask import LAYOUTS, cheek_offset, ghost_params, smooth_params
 from ghost_engine.face.matching import MatchConfig, TargetMatcher
 from ghost_engine.face.smoothing import make_smoother
+from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.face.tracking import Tracker, TrackerConfig, box_iou
 from ghost_engine.types import Face, Frame, StreamStage
 

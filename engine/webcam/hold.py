@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ghost_engine.face.blend import face_region
+from ghost_engine.face.paste import face_region
 from ghost_engine.types import Frame
 
 

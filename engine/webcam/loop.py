@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ghost_engine.errors import GhostEngineError
+from ghost_engine.errors import CameraError, GhostEngineError
 from ghost_engine.types import Frame
 from ghost_engine.webcam.capture import CameraSource, Captured, CaptureThread, Clock
 from ghost_engine.webcam.controls import ControlState, LiveControls
@@ -66,10 +66,6 @@ class LiveResult:
     records: list[FrameRecord]
     counts: SlotCounts
     summary: dict = field(default_factory=dict)
-
-
-class CameraError(GhostEngineError, RuntimeError):
-    """The camera failed or went silent; the original error is the cause."""
 
 
 def _take_batch(slot: LatestSlot, config: LoopConfig) -> tuple[list[Captured], bool]:

@@ -1,0 +1,1 @@
+"""The one place that turns a device name into the machinery that runs on it."""

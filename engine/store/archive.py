@@ -1,0 +1,78 @@
+"""Safe reading of zip archives (upstream packs and offline imports).
+
+An archive is refused as a whole if any member name is absolute, has a drive letter,
+climbs out with `..`, or is a symbolic link: such a file is either broken or hostile, and
+nothing from it is trusted. Members are streamed to a file we name, never extracted to a
+path taken from the archive.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from ghost_engine.errors import OutputError, UnsafeArchiveError, UserInputError
+
+
+def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
+    name = info.filename.replace("\\", "/")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return "an absolute path"
+    if ".." in PurePosixPath(name).parts:
+        return "a '..' path that leaves the target folder"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "a symbolic link"
+    return None
+
+
+def open_checked(path: Path) -> zipfile.ZipFile:
+    """Open `path` as a zip and refuse it if any member is unsafe."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UserInputError(f"{path} is not a readable zip archive: {exc}") from exc
+    for info in archive.infolist():
+        reason = _unsafe_reason(info)
+        if reason is not None:
+            archive.close()
+            raise UnsafeArchiveError(
+                f"refusing {path}: member {info.filename!r} is {reason}; nothing was "
+                f"extracted. Get the archive from its official source"
+            )
+    return archive
+
+
+def find_member(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo | None:
+    """The member called `name` at any depth (file members only), or None if absent.
+
+    Upstream packs differ in whether files sit at the top or in a folder, so the base name
+    decides; two members with that base name make the choice ambiguous and are refused.
+    """
+    hits = [
+        info
+        for info in archive.infolist()
+        if not info.is_dir() and PurePosixPath(info.filename.replace("\\", "/")).name == name
+    ]
+    if len(hits) > 1:
+        raise UserInputError(
+            f"{archive.filename} holds {len(hits)} files named {name!r} "
+            f"({', '.join(h.filename for h in hits)}); import them from a folder instead"
+        )
+    return hits[0] if hits else None
+
+
+def extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path) -> None:
+    """Stream one member into `dest` (a path we chose), stopping at its declared size."""
+    try:
+        with archive.open(info) as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+    except (zipfile.BadZipFile, EOFError) as exc:
+        dest.unlink(missing_ok=True)
+        raise UserInputError(
+            f"{archive.filename}: member {info.filename} is damaged: {exc}"
+        ) from exc
+    except OSError as exc:
+        dest.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {dest}: {exc}") from exc

@@ -166,7 +166,7 @@ def check_kernels(cfg: CheckConfig, deadline: float) -> dict:
     from ghost_engine.kernels.cuda import blend as cblend
     from ghost_engine.kernels.cuda import color as ccolor
     from ghost_engine.kernels.cuda import letterbox as cletterbox
-    from ghost_engine.kernels.cuda import mask as cmask
+    from ghost_engine.kernels.cuda import mask_kernels as cmask
     from ghost_engine.kernels.cuda import warp as cwarp
     from ghost_engine.kernels.cuda.backend import device_arrays
 

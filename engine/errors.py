@@ -8,9 +8,38 @@ from __future__ import annotations
 
 
 class GhostEngineError(Exception):
-    """Base of every error the engine raises on purpose; the CLI prints it on one line."""
+    """Base of every error the engine raises on purpose; the CLI prints it on one line.
+
+    Besides the message, an error carries what it is about as fields, so callers (the
+    API, a UI) need not parse text: `path` (the file), `option` (the flag or setting),
+    `value` (what was given) and `allowed` (the accepted values). Unset fields are None.
+    """
 
     exit_code: int = 1
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        path: object | None = None,
+        option: str | None = None,
+        value: object | None = None,
+        allowed: tuple | list | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.option = option
+        self.value = value
+        self.allowed = None if allowed is None else tuple(allowed)
+
+    def __str__(self) -> str:
+        return self.message if self.message else super().__str__()
+
+    def fields(self) -> dict:
+        """The structured fields that are set (for reports and UIs)."""
+        names = ("path", "option", "value", "allowed")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
 
 class UserInputError(GhostEngineError, ValueError):

@@ -9,7 +9,7 @@ import onnxruntime
 import pytest
 from onnx import TensorProto, helper
 
-from ghost_engine.face import onnx_sessions
+from ghost_engine.runtime import onnx_sessions
 from ghost_engine.runtime.onnx_sessions import (
     ORT_CPU,
     ORT_CUDA,

@@ -49,7 +49,7 @@ def _inputs(media: Path) -> dict[str, np.ndarray]:
 
 def _run_cuda_twins(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Runs in the simulator process only."""
-    from ghost_engine.kernels.cuda import blend, color, letterbox, mask, warp
+    from ghost_engine.kernels.cuda import blend, color, letterbox, mask_kernels, warp
     from ghost_engine.kernels.cuda.backend import device_arrays, simulated
 
     if not simulated():
@@ -67,12 +67,14 @@ def _run_cuda_twins(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         dev.to_device(inputs["frames"]), MATRICES, CROP, frame_index=np.array([1, 0])
     )
     out["crops"] = dev.to_host(crops)
-    out["fill"] = dev.to_host(mask.fill_hull(inputs["points"], H, W))
+    out["fill"] = dev.to_host(mask_kernels.fill_hull(inputs["points"], H, W))
     for size in MORPH_SIZES:
-        out[f"morph_{size}"] = dev.to_host(mask.erode_dilate(dev.to_device(inputs["mask"]), size))
-    border = mask.zero_border(dev.to_device(inputs["mask"].copy()), 3)
+        out[f"morph_{size}"] = dev.to_host(
+            mask_kernels.erode_dilate(dev.to_device(inputs["mask"]), size)
+        )
+    border = mask_kernels.zero_border(dev.to_device(inputs["mask"].copy()), 3)
     out["zero_border"] = dev.to_host(border)
-    out["blur"] = dev.to_host(mask.gaussian_blur(dev.to_device(inputs["mask"]), *SIGMAS))
+    out["blur"] = dev.to_host(mask_kernels.gaussian_blur(dev.to_device(inputs["mask"]), *SIGMAS))
     frame = dev.to_device(inputs["frames"][0].copy())
     blend.blend_inverse_warp(
         frame, dev.to_device(inputs["swap"]), dev.to_device(inputs["blend_mask"]), BLEND_MATRIX

@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from ghost_engine import gpu
+from ghost_engine.backend.cuda import packages as gpu
 from ghost_engine.errors import GhostEngineError, OptionalDependencyError
 
 

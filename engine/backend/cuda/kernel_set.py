@@ -79,7 +79,7 @@ def cpu_kernels() -> KernelSet:
 
 def cuda_kernels() -> KernelSet:
     """The Numba CUDA kernels (imports numba.cuda; on a GPU, or under the simulator)."""
-    from ghost_engine.kernels.cuda import blend, color, letterbox, mask, warp
+    from ghost_engine.kernels.cuda import blend, color, letterbox, mask_kernels, warp
 
     def nv12(frame: Any, out: Any = None) -> Any:
         return color.nv12_to_rgb(frame, out=out)
@@ -90,10 +90,10 @@ def cuda_kernels() -> KernelSet:
         rgb_to_i420=color.rgb_to_i420,
         letterbox=letterbox.letterbox,
         warp_affine_batch=warp.warp_affine_batch,
-        fill_hull=mask.fill_hull,
-        erode_dilate=mask.erode_dilate,
-        zero_border=mask.zero_border,
-        gaussian_blur=mask.gaussian_blur,
+        fill_hull=mask_kernels.fill_hull,
+        erode_dilate=mask_kernels.erode_dilate,
+        zero_border=mask_kernels.zero_border,
+        gaussian_blur=mask_kernels.gaussian_blur,
         blend_inverse_warp=blend.blend_inverse_warp,
     )
 

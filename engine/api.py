@@ -11,27 +11,29 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ghost_engine.backend import open_backend
+from ghost_engine.face.stage import SwapStage
+from ghost_engine.face.swap_config import SwapConfig
+from ghost_engine.interfaces import ImageOps, StreamStage
 from ghost_engine.pipeline.progress import ProgressConfig
 from ghost_engine.pipeline.report import RunReport
 from ghost_engine.pipeline.runner import PipelineConfig
 from ghost_engine.pipeline.swap import (
-    build_swap_stages,
-    check_device,
+    build_swap_stage,
     check_people,
     close_stages,
     make_config,
 )
-from ghost_engine.types import StreamStage
 from ghost_engine.video.encode import EncodeSettings
 from ghost_engine.video.media import MediaKind, check_readable, detect_kind
 from ghost_engine.video.mux import TimeRange
 
-_log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from ghost_engine.backend.cuda.pipeline import DeviceBackendConfig
 
 PathLike = str | Path
 People = PathLike | Sequence[PathLike | Sequence[PathLike]]
@@ -43,7 +45,7 @@ def swap_video(
     output: PathLike,
     *,
     target_faces: Sequence[PathLike] = (),
-    config: Any | None = None,
+    config: SwapConfig | None = None,
     encode: EncodeSettings | None = None,
     start_s: float | None = None,
     end_s: float | None = None,
@@ -51,17 +53,19 @@ def swap_video(
     segment_s: float = 10.0,
     progress: str = "auto",
     stages: Sequence[StreamStage] | None = None,
-    backend: Any | None = None,
+    backend: DeviceBackendConfig | None = None,
 ) -> RunReport:
     """Swap faces in a video; returns what was done. `config` is a `SwapConfig`.
 
-    With `config.device == "cuda"` the CUDA backend runs (frames stay on the GPU);
-    `backend` (a `ghost_engine.backend.cuda.pipeline.DeviceBackendConfig`) chooses it explicitly,
-    e.g. its "emulated" flavour runs the backend's code on a CPU.
+    The backend follows `config.device` (`ghost_engine.backend.open_backend`: on "cuda"
+    frames stay on the GPU); `backend` (a `DeviceBackendConfig`) chooses the
+    device-frame backend explicitly, e.g. its "emulated" flavour runs that backend's
+    code on a CPU.
     """
     from ghost_engine.pipeline.video_job import VideoJob, check_video_job, run_video
 
     people, refs = _people(sources), [Path(p) for p in target_faces]
+    config = config or make_config()
     encode = encode or EncodeSettings()
     job = VideoJob(
         target=Path(target),
@@ -70,53 +74,29 @@ def swap_video(
         time_range=TimeRange(start_s or 0.0, end_s),
         resume=resume,
         segment_s=segment_s,
-        pipeline=PipelineConfig(batch_size=_batch_size(config)),
+        pipeline=PipelineConfig(batch_size=config.batch_size),
         progress=ProgressConfig(mode=progress),
         fingerprint=_stage_fingerprint(config, people, refs, stages),
     )
     check_video_job(job)
     report = _report("video", target, output, people)
     report.settings = {"encode": dataclasses.asdict(encode), "swap": _config_dict(config)}
-    if backend is None and stages is None and getattr(config, "device", "cpu") == "cuda":
-        backend = _default_device_backend()
-    if backend is not None:
-        return _run_device_video(job, report, config or make_config(), people, refs, backend)
-    with _stages(config, people, refs, stages) as built:
-        return run_video(job, built, report)
-
-
-def _default_device_backend() -> Any | None:
-    """The CUDA backend, or None (networks on the GPU, frames on the CPU) with a warning
-    when its packages are not installed."""
-    from ghost_engine.backend.cuda.context import missing_packages
-    from ghost_engine.backend.cuda.pipeline import DeviceBackendConfig
-
-    missing = missing_packages()
-    if missing:
-        _log.warning(
-            "the CUDA backend needs %s (pip install 'ghost-engine[cuda]'); running the "
-            "networks on the GPU with frames on the CPU instead",
-            ", ".join(missing),
-        )
-        return None
-    return DeviceBackendConfig()
-
-
-def _run_device_video(job, report: RunReport, config, people, refs, backend) -> RunReport:
-    """The video run on the CUDA backend (see `ghost_engine.backend.cuda.pipeline`)."""
-    from ghost_engine.backend.cuda.pipeline import DeviceVideoRun
-    from ghost_engine.pipeline.video_job import run_video
-
-    for path in [*(p for person in people for p in person), *refs]:
-        check_readable(path, "source photo" if path not in refs else "target face photo")
-    check_people(people, refs)
-    if backend.flavour == "cuda":
-        check_device("cuda")
+    if stages is not None:
+        return run_video(job, list(stages), report)
+    _check_photos(people, refs)
+    chosen = open_backend(config.device, cuda=backend)
     _, pix_fmt, _ = job.encode.resolve()
-    run = DeviceVideoRun(config, people, refs, job.pipeline, backend, encoder_pix_fmt=pix_fmt)
-    with run as (built, read):
-        run_video(job, built, report, read=read, stop=run.stop)
-    report.settings["cuda_backend"] = run.summary()
+
+    def make_stage(ops: ImageOps) -> SwapStage:
+        return build_swap_stage(config, people, refs, backend=chosen, ops=ops)
+
+    run_ctx = chosen.video_run(
+        make_stage, job.pipeline, pix_fmt, generator_engine=config.generator_engine
+    )
+    with run_ctx as run:
+        run_video(job, run.stages, report, read=run.read, stop=run.stop)
+    if chosen.frames_on_device:
+        report.settings["cuda_backend"] = run.summary()
     return report
 
 
@@ -126,7 +106,7 @@ def swap_image(
     output: PathLike,
     *,
     target_faces: Sequence[PathLike] = (),
-    config: Any | None = None,
+    config: SwapConfig | None = None,
     stages: Sequence[StreamStage] | None = None,
 ) -> RunReport:
     """Swap faces in one image (written as labelled PNG or JPEG)."""
@@ -187,7 +167,13 @@ def swap(target: PathLike, sources: People, output: PathLike, **options: Any) ->
 class _stages:
     """Context manager: the given stages, or the swap stage built (and closed) here."""
 
-    def __init__(self, config, people, refs, stages) -> None:
+    def __init__(
+        self,
+        config: SwapConfig | None,
+        people: list[list[Path]],
+        refs: list[Path],
+        stages: Sequence[StreamStage] | None,
+    ) -> None:
         self._args = (config, people, refs)
         self._given = stages
         self._built: list[StreamStage] = []
@@ -196,14 +182,20 @@ class _stages:
         if self._given is not None:
             return list(self._given)
         config, people, refs = self._args
-        for path in [*(p for person in people for p in person), *refs]:
-            check_readable(path, "source photo" if path not in refs else "target face photo")
-        check_people(people, refs)
-        self._built = build_swap_stages(config or make_config(), people, refs)
+        _check_photos(people, refs)
+        self._built = [build_swap_stage(config or make_config(), people, refs)]
         return self._built
 
     def __exit__(self, *exc: object) -> None:
         close_stages(self._built)
+
+
+def _check_photos(people: list[list[Path]], refs: list[Path]) -> None:
+    """Every photo readable and the people/reference counts consistent, before any
+    model loads."""
+    for path in [*(p for person in people for p in person), *refs]:
+        check_readable(path, "source photo" if path not in refs else "target face photo")
+    check_people(people, refs)
 
 
 def _people(sources: People) -> list[list[Path]]:
@@ -216,10 +208,6 @@ def _people(sources: People) -> list[list[Path]]:
         else:
             people.append([Path(p) for p in person])
     return people
-
-
-def _batch_size(config: Any | None) -> int:
-    return int(getattr(config, "batch_size", 8) or 8)
 
 
 def _config_dict(config: Any | None) -> dict:

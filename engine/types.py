@@ -7,9 +7,10 @@ its own shapes and prints shapes, not contents.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Protocol
+from typing import Any
 
 import numpy as np
 
@@ -19,29 +20,61 @@ def _check(cond: bool, message: str) -> None:
         raise ValueError(message)
 
 
+RGB = "rgb"  # (H, W, 3) uint8
+I420 = "i420"  # (H * 3 // 2, W) uint8: the Y plane, then U and V (H/2 x W/2 each)
+LAYOUTS = (RGB, I420)
+
+
 @dataclass
 class Frame:
-    """One decoded video frame (or a still image, index 0), RGB uint8 (H, W, 3).
+    """One video frame (or a still image, index 0), wherever its pixels live.
 
-    `pts` counts `time_base` units, so variable frame rate survives the round trip;
-    `pts_seconds` is the same instant in seconds.
+    `image` is RGB uint8 (H, W, 3) by default; `layout="i420"` marks 8-bit 4:2:0 for the
+    encoder (the CUDA backend converts on the GPU, so half the bytes cross to the host).
+    `on_device` says the pixels are a device array (CuPy, or numpy when the CUDA backend
+    is emulated on a CPU) rather than host memory. `pts` counts `time_base` units, so
+    variable frame rate survives the round trip; `pts_seconds` is the same instant.
+
+    Pixels in a pooled buffer carry a `releaser`: `release()` hands the buffer back once
+    (after which the pixels must not be used); for other frames it does nothing. This is
+    the one way buffers go back, on the host and on the device.
     """
 
     index: int
-    image: np.ndarray
+    image: Any
     pts: int | None = None
     time_base: Fraction | None = None
     # Per-frame results that later stages add (faces found, timings); free-form by design
     # so a stage can annotate without every other stage knowing its type.
     meta: dict = field(default_factory=dict)
+    layout: str = RGB
+    on_device: bool = False
+    releaser: Callable[[Any], None] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         img = self.image
+        shape = getattr(img, "shape", None)
         _check(
-            isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3,
-            f"Frame.image must be (H, W, 3), got {getattr(img, 'shape', type(img))}",
+            self.layout in LAYOUTS, f"Frame.layout must be one of {LAYOUTS}, got {self.layout!r}"
         )
-        _check(img.dtype == np.uint8, f"Frame.image must be uint8, got {img.dtype}")
+        if self.layout == RGB:
+            _check(
+                shape is not None and len(shape) == 3 and shape[2] == 3,
+                f"Frame.image must be (H, W, 3), got {shape if shape is not None else type(img)}",
+            )
+        else:
+            _check(
+                shape is not None and len(shape) == 2 and shape[0] % 3 == 0,
+                f"an i420 Frame.image must be (H * 3 // 2, W), got {shape}",
+            )
+        _check(
+            np.dtype(getattr(img, "dtype", None)) == np.uint8,
+            f"Frame.image must be uint8, got {getattr(img, 'dtype', None)}",
+        )
+        _check(
+            self.on_device or isinstance(img, np.ndarray),
+            f"a host Frame.image must be a numpy array, got {type(img).__name__}",
+        )
 
     @property
     def pts_seconds(self) -> float | None:
@@ -51,47 +84,25 @@ class Frame:
 
     @property
     def height(self) -> int:
-        return int(self.image.shape[0])
+        rows = int(self.image.shape[0])
+        return rows * 2 // 3 if self.layout == I420 else rows
 
     @property
     def width(self) -> int:
         return int(self.image.shape[1])
 
+    def release(self) -> None:
+        """Give a pooled buffer back (once); a no-op for frames that own their pixels."""
+        if self.releaser is not None:
+            releaser, self.releaser = self.releaser, None
+            releaser(self.image)
+
     def __repr__(self) -> str:
+        where = "device" if self.on_device else "host"
         return (
-            f"Frame(index={self.index}, image={self.image.shape}, pts={self.pts}, "
-            f"time_base={self.time_base})"
+            f"Frame(index={self.index}, image={tuple(self.image.shape)} {self.layout} on "
+            f"{where}, pts={self.pts}, time_base={self.time_base})"
         )
-
-
-@dataclass
-class PlanarFrame:
-    """A frame already in 8-bit 4:2:0 for the encoder: I420 (H * 3 // 2, W), the Y plane,
-    then U and V (H/2 x W/2 each). The CUDA backend converts on the GPU, so half the bytes
-    cross to the host and the encoder thread converts nothing. Same index/pts/meta as
-    `Frame`."""
-
-    index: int
-    i420: np.ndarray
-    pts: int | None = None
-    time_base: Fraction | None = None
-    meta: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        a = self.i420
-        _check(
-            isinstance(a, np.ndarray) and a.ndim == 2 and a.shape[0] % 3 == 0,
-            f"PlanarFrame.i420 must be (H * 3 // 2, W), got {getattr(a, 'shape', type(a))}",
-        )
-        _check(a.dtype == np.uint8, f"PlanarFrame.i420 must be uint8, got {a.dtype}")
-
-    @property
-    def height(self) -> int:
-        return int(self.i420.shape[0]) * 2 // 3
-
-    @property
-    def width(self) -> int:
-        return int(self.i420.shape[1])
 
 
 @dataclass
@@ -145,18 +156,3 @@ class AlignedCrop:
 
     def __repr__(self) -> str:
         return f"AlignedCrop(image={self.image.shape}, template={self.template})"
-
-
-class StreamStage(Protocol):
-    """A pipeline step over frames in order.
-
-    `process` takes the next frames (in index order) and returns the frames it has
-    finished, in order; a stage that needs look-ahead (temporal smoothing) may hold a
-    bounded number back. `flush` returns everything still held at the end of the stream.
-    """
-
-    name: str
-
-    def process(self, frames: list[Frame]) -> list[Frame]: ...
-
-    def flush(self) -> list[Frame]: ...

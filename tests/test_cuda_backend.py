@@ -27,6 +27,7 @@ from ghost_engine.backend.cuda.pipeline import (
 )
 from ghost_engine.backend.host_ops import HostImageOps
 from ghost_engine.face.generator import GeneratorRunner
+from ghost_engine.interfaces import PassStage
 from ghost_engine.pipeline.runner import PipelineConfig
 from ghost_engine.video.reader import read_frames
 
@@ -192,15 +193,12 @@ def test_a_failing_stage_ends_the_run_while_the_decoder_waits_for_buffers(media)
     from ghost_engine.backend.cuda.decode import open_device_source
     from ghost_engine.pipeline.runner import run_pipeline
 
-    class Broken:
+    class Broken(PassStage):
         name = "broken"
 
         def process(self, frames):
             time.sleep(0.2)  # the decoder fills the pool meanwhile, holding every buffer
             raise RuntimeError("stage broke")
-
-        def flush(self):
-            return []
 
     stop = threading.Event()
     source = open_device_source(

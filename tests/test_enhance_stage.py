@@ -17,18 +17,22 @@ import numpy as np
 import pytest
 import torch
 
+from ghost_engine.backend.host_ops import HostImageOps
 from ghost_engine.errors import UserInputError
-from ghost_engine.face.builder import FaceModels
+from ghost_engine.face import analysis, synthesis
 from ghost_engine.face.dlib_backend import DlibDetector, DlibLandmarks68
 from ghost_engine.face.enhance import FaceEnhancer, enhance_input
 from ghost_engine.face.generator import GeneratorRunner
-from ghost_engine.face.stage import STEPS, SwapStage, build_swap_stage
+from ghost_engine.face.stage import SwapStage
 from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.networks import build
 from ghost_engine.networks.fill import fill_module, fill_value
 from ghost_engine.networks.lipspade import LIPSPADEConfig, LIPSPADEGenerator
+from ghost_engine.pipeline.face_models import FaceModels
+from ghost_engine.pipeline.swap import assemble_stage, build_swap_stage
 from ghost_engine.types import Frame
 
+STEPS = (*analysis.STEPS, *synthesis.STEPS)
 NARROW = LIPSPADEConfig(ngf=4, spade_hidden=8)  # not the official layout: cheap
 
 
@@ -145,7 +149,7 @@ def _stage(mode: str) -> SwapStage:
         enhancer=FaceEnhancer(_narrow(torch.float64), mode=mode),
     )
     config = SwapConfig(generator="passthrough", all_faces=True, smoothing="none", enhance=True)
-    return SwapStage(config, models, None, None)
+    return assemble_stage(config, models, None, None, HostImageOps())
 
 
 def _run(stage: SwapStage, images: list[np.ndarray], per_call: int) -> list[np.ndarray]:
@@ -193,7 +197,7 @@ def test_enhance_runs_end_to_end_on_nggyup_with_random_weights(media: Path, tmp_
         enhance=True,
     )
     stage = build_swap_stage(config, [[media / "faces" / "mark.jpg"]])
-    enhancer = stage.models.enhancer
+    enhancer = stage.synthesis.models.enhancer
     assert isinstance(enhancer, FaceEnhancer) and enhancer.mode == "per_face"
     key = "head_0.conv_0.bias"  # kept as is by the folding: the fill rule's value
     assert np.array_equal(enhancer.module.state_dict()[key].numpy(), fill_value(key, (768,)))

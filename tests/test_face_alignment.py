@@ -7,7 +7,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ghost_engine.face.builder import read_photo
 from ghost_engine.face.dlib_backend import DlibDetector
 from ghost_engine.face.geometry import (
     TEMPLATES_112,
@@ -19,6 +18,7 @@ from ghost_engine.face.geometry import (
     transform_points,
     umeyama,
 )
+from ghost_engine.face.photos import read_photo
 from ghost_engine.face.recognizers import arcface_input
 
 

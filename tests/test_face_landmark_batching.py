@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ghost_engine.face.stage import _MaskState, build_swap_stage
 from ghost_engine.face.swap_config import SwapConfig
+from ghost_engine.face.synthesis import MaskState
 from ghost_engine.pipeline.runner import PipelineConfig, run_pipeline
+from ghost_engine.pipeline.swap import build_swap_stage
 from ghost_engine.video.reader import read_frames
 
 
@@ -20,7 +21,7 @@ def test_targets_needed_predicts_the_sequential_decisions(mode):
     for _ in range(60):  # two tracks, gaps, repeats of a frame across tracks
         frame += int(rng.integers(0, 3))
         keys.append((int(rng.integers(0, 2)), frame))
-    state = _MaskState(mode)
+    state = MaskState(mode)
     state.params(1, 0, 4.0)  # state carried over from an earlier batch
     predicted = state.targets_needed(keys)
     sequential = []
@@ -54,10 +55,11 @@ def test_one_landmark_call_per_batch_gives_the_per_crop_frames(media):
     runs = {}
     for single in (False, True):
         stage = build_swap_stage(cfg, [[media / "faces" / "mark.jpg"]])
-        stage.models.landmarks = _Recording(stage.models.landmarks, single)
+        models = stage.synthesis.models
+        models.landmarks = _Recording(models.landmarks, single)
         out = []
         run_pipeline(read_frames(clip, end_s=0.4), [stage], out.append, PipelineConfig(3))
-        runs[single] = (out, stage.models.landmarks.sizes)
+        runs[single] = (out, models.landmarks.sizes)
     batched, per_crop = runs[False][0], runs[True][0]
     assert len(batched) == len(per_crop) == 12
     for a, b in zip(batched, per_crop, strict=True):

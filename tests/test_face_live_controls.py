@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
 
-from ghost_engine.face.stage import build_swap_stage
 from ghost_engine.face.swap_config import SwapConfig
+from ghost_engine.pipeline.swap import build_swap_stage
 from ghost_engine.types import Frame
 
 
@@ -29,7 +30,7 @@ def test_mask_blur_scale_widens_the_soft_edge(media: Path, photo: np.ndarray) ->
     )
     stage = build_swap_stage(config, [[media / "faces" / "mark.jpg"]])
     sharp = _mask(stage, photo, 0)
-    stage.mask_blur_scale = 2.0
+    stage.overrides.blur_scale = 2.0
     soft = _mask(stage, photo, 10)  # a gap: the track and its mask settings start afresh
     edge = lambda m: int(((m > 0.02) & (m < 0.98)).sum())  # noqa: E731
     assert edge(soft) > 1.5 * edge(sharp)
@@ -38,11 +39,12 @@ def test_mask_blur_scale_widens_the_soft_edge(media: Path, photo: np.ndarray) ->
 def test_active_source_overrides_the_matched_row(media: Path) -> None:
     config = SwapConfig(generator="passthrough", detector="dlib", recognizer="dlib")
     stage = build_swap_stage(config, [[media / "faces" / "mark.jpg"]])
-    stage.source_ids = np.arange(3 * 4, dtype=np.float32).reshape(3, 4)
-    jobs = [(None, 0, 0, None), (None, 1, 0, None)]
-    assert stage._rows(jobs) == [0, 0]
-    stage.active_source = 2
-    assert stage._rows(jobs) == [2, 2]
-    stage.active_source = 3
+    synthesis = stage.synthesis
+    synthesis.source_ids = np.arange(3 * 4, dtype=np.float32).reshape(3, 4)
+    jobs = [SimpleNamespace(source=0), SimpleNamespace(source=0)]
+    assert synthesis.rows(jobs) == [0, 0]
+    stage.overrides.source = 2
+    assert synthesis.rows(jobs) == [2, 2]
+    stage.overrides.source = 3
     with pytest.raises(ValueError, match="source 3 does not exist"):
-        stage._rows(jobs)
+        synthesis.rows(jobs)

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from ghost_engine.errors import InputFileNotFoundError, NoFaceError, UnsupportedMediaError
-from ghost_engine.face.builder import read_photo
-from ghost_engine.face.stage import SwapConfig, build_swap_stage
+from ghost_engine.face.photos import read_photo
+from ghost_engine.face.swap_config import SwapConfig
+from ghost_engine.pipeline.swap import build_swap_stage
 from ghost_engine.types import Frame
 
 CONFIG = SwapConfig(generator="passthrough", detector="dlib", recognizer="dlib", smoothing="none")

@@ -9,17 +9,19 @@ import numpy as np
 import pytest
 
 from ghost_engine import networks
-from ghost_engine.face.builder import generator_runtime
+from ghost_engine.backend.sessions import SessionOpener
+from ghost_engine.export.onnx_cache import cached_onnx, weights_fingerprint
 from ghost_engine.face.generator import GeneratorRunner
 from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.networks.fill import fill_module
-from ghost_engine.runtime.onnx_generator import OnnxGenerator, cached_onnx, weights_fingerprint
+from ghost_engine.runtime.onnx_generator import OnnxGenerator
 
 
 def test_auto_runtime_follows_the_measured_defaults() -> None:
-    assert generator_runtime(SwapConfig(device="cpu")) == "onnxruntime"
-    assert generator_runtime(SwapConfig(device="cuda")) == "torch"
-    assert generator_runtime(SwapConfig(device="cpu", runtime="torch")) == "torch"
+    name = "G_unet_2blocks"
+    assert SessionOpener("cpu").generator_runtime(name, SwapConfig().runtime) == "onnxruntime"
+    assert SessionOpener("cuda").generator_runtime(name, "auto") == "torch"
+    assert SessionOpener("cpu").generator_runtime(name, "torch") == "torch"
 
 
 def test_fingerprint_changes_with_the_file(tmp_path: Path) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ghost_engine.face.stage import _draw_overlay
-from ghost_engine.types import Face
+from ghost_engine.face.overlay import draw_overlay
 
 
 def test_overlay_draws_box_points_and_mask_outline_in_frame_coordinates() -> None:
@@ -14,8 +13,8 @@ def test_overlay_draws_box_points_and_mask_outline_in_frame_coordinates() -> Non
     mask[50:150, 60:160] = 1.0  # a square in crop coordinates
     # crop = 0.5 * frame - (20, 10), so frame = 2 * crop + (40, 20): x 160..358, y 120..318
     matrix = np.array([[0.5, 0.0, -20.0], [0.0, 0.5, -10.0]])
-    face = Face(box=[10, 10, 60, 60], score=0.9, kps=np.full((5, 2), 30.0), track_id=3)
-    _draw_overlay(image, [face], [{"mask": mask, "matrix": matrix}])
+    face = {"box": [10, 10, 60, 60], "score": 0.9, "kps": np.full((5, 2), 30.0), "track_id": 3}
+    draw_overlay(image, [face], [{"mask": mask, "matrix": matrix}])
 
     yellow = np.all(image == (255, 255, 0), axis=2)
     ys, xs = np.nonzero(yellow)

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from ghost_engine.backend.sessions import SessionOpener
 from ghost_engine.errors import ModelMissingError
-from ghost_engine.face.builder import _LazyStore, build_models, required_models
 from ghost_engine.face.swap_config import SwapConfig
+from ghost_engine.pipeline.face_models import _LazyStore, build_models, required_models
 from ghost_engine.store import ModelStore
 
 
@@ -34,7 +35,7 @@ def test_required_models(tmp_path: Path, fields: dict, expected: list[str]) -> N
 def test_missing_models_are_reported_together(tmp_path: Path) -> None:
     config = SwapConfig(generator="ghost", detector="dlib", enhance=True)
     with pytest.raises(ModelMissingError) as err:
-        build_models(config, ModelStore(tmp_path))
+        build_models(config, SessionOpener("cpu"), ModelStore(tmp_path))
     message = str(err.value)
     for name in ("G_unet_2blocks", "arcface_iresnet100", "sr_lipspade"):
         assert name in message
@@ -48,7 +49,7 @@ def test_download_fetches_the_published_detector_and_landmarks(tmp_path: Path) -
 
 
 def test_auto_detector_needs_scrfd_without_the_dlib_extra(tmp_path: Path, monkeypatch) -> None:
-    from ghost_engine.face import builder
+    from ghost_engine.pipeline import face_models as builder
 
     config = SwapConfig(generator="passthrough")
     store = _LazyStore(config, ModelStore(tmp_path))

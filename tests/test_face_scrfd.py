@@ -181,7 +181,7 @@ def test_device_ops_hand_scrfd_one_torch_batch_and_find_the_same_faces(model_fil
 
     from ghost_engine.backend.cuda.context import device_context
     from ghost_engine.backend.cuda.device_ops import DeviceImageOps
-    from ghost_engine.backend.cuda.frames import DeviceFrame
+    from ghost_engine.backend.cuda.frames import device_frame
     from ghost_engine.backend.cuda.kernel_set import cpu_kernels
     from ghost_engine.runtime.onnx_torch import OnnxTorchSession
 
@@ -195,7 +195,7 @@ def test_device_ops_hand_scrfd_one_torch_batch_and_find_the_same_faces(model_fil
     ops = DeviceImageOps(device_context("emulated"), cpu_kernels())
     detector = ScrfdDetector(Recording(model_file))
     images = [img for img in _images() if img.shape == (480, 720, 3)] * 2
-    frames = [DeviceFrame(image=img, index=i) for i, img in enumerate(images)]
+    frames = [device_frame(i, img, None, None) for i, img in enumerate(images)]
     got = ops.detect(detector, frames)
     expected = ScrfdDetector.from_file(model_file)(images)
     assert all(isinstance(x, torch.Tensor) for x in Recording.fed) and len(Recording.fed) == 2

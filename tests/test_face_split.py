@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ghost_engine.face.stage import build_swap_stage
 from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.pipeline.runner import PipelineConfig, run_pipeline
+from ghost_engine.pipeline.swap import build_swap_stage
 from ghost_engine.video.reader import read_frames
 
 

@@ -17,7 +17,8 @@ from ghost_engine.face.smoothing import (
     WindowSmoother,
     ghost_window_smooth,
 )
-from ghost_engine.face.stage import SwapConfig, build_swap_stage
+from ghost_engine.face.swap_config import SwapConfig
+from ghost_engine.pipeline.swap import build_swap_stage
 from ghost_engine.types import Frame
 
 

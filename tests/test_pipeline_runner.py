@@ -11,6 +11,7 @@ import pytest
 from test_video_fixtures import FailStage, MarkStage
 
 from ghost_engine.errors import NoFaceError
+from ghost_engine.interfaces import PassStage
 from ghost_engine.pipeline.runner import PipelineConfig, run_pipeline
 from ghost_engine.types import Frame
 
@@ -64,14 +65,11 @@ def test_source_and_sink_errors_propagate() -> None:
 
 
 def test_out_of_order_stage_is_caught() -> None:
-    class Reverse:
+    class Reverse(PassStage):
         name = "reverse"
 
         def process(self, frames):
             return frames[::-1]
-
-        def flush(self):
-            return []
 
     with pytest.raises(RuntimeError, match="out of order"):
         run_pipeline(_frames(10), [Reverse()], lambda f: None, PipelineConfig(batch_size=4))

@@ -10,6 +10,7 @@ from test_video_fixtures import decode_all, stream_seconds
 
 import ghost_engine
 from ghost_engine.cli import main
+from ghost_engine.interfaces import PassStage
 from ghost_engine.video.encode import EncodeSettings
 from ghost_engine.video.label import is_labelled
 
@@ -47,7 +48,7 @@ def _declared_audio_s(path) -> float:
 @pytest.mark.slow
 def test_passthrough_changes_only_pixels_inside_face_masks(media, tmp_path, monkeypatch) -> None:
     """Lossless output: outside the pasted masks bit-identical, inside PSNR >= 30 dB."""
-    stage_mod = pytest.importorskip("ghost_engine.face.stage")
+    stage_mod = pytest.importorskip("ghost_engine.pipeline.swap")
     ops_mod = pytest.importorskip("ghost_engine.backend.host_ops")
     supports: dict[int, np.ndarray] = {}
     original = ops_mod.paste_back
@@ -74,16 +75,13 @@ def test_passthrough_changes_only_pixels_inside_face_masks(media, tmp_path, monk
     stages = [stage_mod.build_swap_stage(config, [[media / "faces" / "mark.jpg"]])]
     seen: list[np.ndarray] = []
 
-    class Spy:  # records, per output frame, the union of its mask supports
+    class Spy(PassStage):  # records, per output frame, the union of its mask supports
         name = "spy"
 
         def process(self, frames):
             for f in frames:
                 seen.append(supports.pop(id(f.image), np.zeros(f.image.shape[:2], bool)))
             return frames
-
-        def flush(self):
-            return []
 
     report = ghost_engine.swap_video(
         src,

@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from ghost_engine.interfaces import PassStage
 from ghost_engine.types import Frame
 
 
@@ -115,7 +116,7 @@ def stream_seconds(path: Path, kind: str) -> float:
         return end - start
 
 
-class MarkStage:
+class MarkStage(PassStage):
     """Inverts a corner patch, marks even frames as having a face, holds `delay` back;
     raises `error` when frame `fail_at` arrives (an interrupted run of the same stage)."""
 
@@ -155,7 +156,7 @@ class MarkStage:
         return {"mark": 0.0}
 
 
-class FailStage:
+class FailStage(PassStage):
     """Raises `error` when the frame with index `at` arrives."""
 
     name = "fail"
@@ -167,9 +168,6 @@ class FailStage:
         if any(f.index >= self.at for f in frames):
             raise self.error
         return frames
-
-    def flush(self) -> list[Frame]:
-        return []
 
 
 def test_pattern_frames_differ() -> None:

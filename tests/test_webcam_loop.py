@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-from ghost_engine.face.builder import FaceModels
+from ghost_engine.backend.host_ops import HostImageOps
 from ghost_engine.face.dlib_backend import DlibDetector, DlibLandmarks68
 from ghost_engine.face.generator import GeneratorRunner
 from ghost_engine.face.mask import LAYOUT_68, MaskParams, face_mask, ghost_params
-from ghost_engine.face.stage import SwapStage
 from ghost_engine.face.swap_config import SwapConfig
+from ghost_engine.pipeline.face_models import FaceModels
+from ghost_engine.pipeline.swap import assemble_stage
 from ghost_engine.types import Frame
 from ghost_engine.webcam.capture import FileCamera
 from ghost_engine.webcam.controls import ControlState, LiveControls
@@ -73,7 +74,7 @@ def live_stage(models, *, ids: np.ndarray | None = None, sources: int = 1) -> Li
     own = dataclasses.replace(models)
     if ids is not None:
         own.generator = GeneratorRunner(ColourNet())
-    stage = SwapStage(CONFIG, own, ids, None, fps=25.0)
+    stage = assemble_stage(CONFIG, own, ids, None, HostImageOps(), fps=25.0)
     return LiveSwapStage(stage, sources, time.perf_counter)
 
 

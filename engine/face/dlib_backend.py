@@ -28,7 +28,7 @@ _MOUTH_LEFT, _MOUTH_RIGHT = 48, 54
 CROP_BOX_224 = (31, 56, 188, 214)
 
 
-def _dlib():
+def import_dlib():
     try:
         import dlib
     except ImportError as exc:
@@ -93,7 +93,7 @@ class DlibDetector:
     """
 
     def __init__(self, config: DlibConfig = DlibConfig()) -> None:
-        dlib = _dlib()
+        dlib = import_dlib()
         self.config = config
         self._hog = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(
@@ -133,7 +133,7 @@ class DlibLandmarks68:
     layout = "68"
 
     def __init__(self, box: tuple[int, int, int, int] = CROP_BOX_224) -> None:
-        dlib = _dlib()
+        dlib = import_dlib()
         self._predictor = dlib.shape_predictor(
             str(dlib_model_path("shape_predictor_68_face_landmarks.dat"))
         )

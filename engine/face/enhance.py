@@ -28,6 +28,7 @@ import torch
 from ghost_engine.errors import UserInputError
 from ghost_engine.face.swap_config import ENHANCE_MODES
 from ghost_engine.networks.lipspade import LIPSPADEGenerator, fold_spectral_norm
+from ghost_engine.runtime.devices import synchronize
 
 __all__ = ["ENHANCE_MODES", "FaceEnhancer", "enhance_input", "synchronize"]
 
@@ -35,12 +36,6 @@ __all__ = ["ENHANCE_MODES", "FaceEnhancer", "enhance_input", "synchronize"]
 def enhance_input(y: torch.Tensor) -> torch.Tensor:
     """Generator output in [-1, 1] -> the renovation network's input in [0, 1]."""
     return (y * 0.5 + 0.5).clamp(0.0, 1.0)
-
-
-def synchronize(device: str | torch.device) -> None:
-    """Wait for queued GPU work, so a step's wall time is its own (no-op on the CPU)."""
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class FaceEnhancer:

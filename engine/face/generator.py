@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ghost_engine.face.enhance import synchronize
 from ghost_engine.face.geometry import CROP_SIZE, generator_input, generator_output
+from ghost_engine.runtime.devices import synchronize
 from ghost_engine.runtime.onnx_generator import OnnxGenerator
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ghost_engine.face.dlib_backend import CROP_BOX_224, _dlib, dlib_model_path
+from ghost_engine.face.dlib_backend import CROP_BOX_224, dlib_model_path, import_dlib
 from ghost_engine.face.geometry import umeyama
 
 # insightface's ArcFace template (112 px), used by the ONNX recognisers (glintr100).
@@ -118,7 +118,7 @@ class DlibRecognizer:
     """
 
     def __init__(self, box: tuple[int, int, int, int] = CROP_BOX_224) -> None:
-        dlib = _dlib()
+        dlib = import_dlib()
         self._predictor = dlib.shape_predictor(
             str(dlib_model_path("shape_predictor_68_face_landmarks.dat"))
         )

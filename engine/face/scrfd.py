@@ -157,6 +157,16 @@ class ScrfdDetector:
         )
         return cls(session, config)
 
+    @property
+    def input_side(self) -> int:
+        """Side of the square letterbox the network reads (640)."""
+        return int(self.config.input_size[0])
+
+    @property
+    def accepts_device_blobs(self) -> bool:
+        """Whether `detect_blob` may get a device tensor (the session runs PyTorch there)."""
+        return bool(getattr(self.session, "accepts_torch", False))
+
     def _blob(self, canvases: list[np.ndarray]) -> np.ndarray:
         x = np.stack(canvases).astype(np.float32)
         x = (x - self.config.mean) / self.config.std

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ghost_engine.errors import OutputError
+from ghost_engine.interfaces import StreamStage
 from ghost_engine.pipeline.report import RunReport
-from ghost_engine.types import Frame, StreamStage
+from ghost_engine.types import Frame
 from ghost_engine.video.images import check_image_output, read_image, write_image
 from ghost_engine.video.output import check_output_path
 
@@ -33,11 +34,8 @@ def run_image(
     for i, stage in enumerate(stages):
         t0 = time.perf_counter()
         frames = list(stage.process(frames)) + list(stage.flush())
-        name = str(getattr(stage, "name", None) or f"stage{i}")
-        report.stage_seconds[name] = round(time.perf_counter() - t0, 4)
-        timings = getattr(stage, "timings", None)
-        if callable(timings):
-            report.swap_seconds.update({k: round(v, 4) for k, v in timings().items()})
+        report.stage_seconds[stage.name or f"stage{i}"] = round(time.perf_counter() - t0, 4)
+    report.add_swap_seconds(stages)
     if len(frames) != 1:
         raise RuntimeError(f"the stages turned one image into {len(frames)} frames")
     t0 = time.perf_counter()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ghost_engine import __version__
 from ghost_engine.errors import OutputError
+from ghost_engine.face.timing import add_timings
+from ghost_engine.interfaces import StreamStage
 
 
 @dataclass
@@ -35,6 +38,14 @@ class RunReport:
     @property
     def fps(self) -> float:
         return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+    def add_swap_seconds(self, stages: Sequence[StreamStage]) -> None:
+        """Seconds per face sub-step over every stage (a step two stages share, such as
+        "align", is summed)."""
+        total: dict[str, float] = {}
+        for stage in stages:
+            add_timings(total, stage.timings())
+        self.swap_seconds.update({k: round(v, 4) for k, v in total.items()})
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ghost_engine.types import Frame, StreamStage
+from ghost_engine.interfaces import StreamStage
+from ghost_engine.types import Frame
 
 _log = logging.getLogger(__name__)
 _END = object()  # end of stream (also sent after an error; the error itself is recorded)
@@ -78,15 +79,15 @@ def run_pipeline(
     run ends with the error instead of waiting.
 
     `sink` and `on_frame` run in one thread of their own (the sink need not be
-    thread-safe). A frame whose `meta["release"]` is set has it called once the sink and
-    `on_frame` are done with the frame (its pixels live in a pooled buffer).
+    thread-safe). Each frame's `release()` is called once the sink and `on_frame` are
+    done with it (a pooled buffer goes back; a no-op for other frames).
     Raises the first error any step raised; on KeyboardInterrupt every thread is stopped
     before it is re-raised.
     """
     if config.batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {config.batch_size}")
     shared = _Shared(stop)
-    labels = [str(getattr(s, "name", None) or "stage") for s in stages]
+    labels = [s.name or "stage" for s in stages]
     unique = [lab if labels.count(lab) == 1 else f"{lab}#{i}" for i, lab in enumerate(labels)]
     names = ["decode", *unique, "encode"]
     stats = PipelineStats(steps={n: StageStats() for n in names})
@@ -210,7 +211,7 @@ def _read(source, out_q, shared, config, stats) -> None:
 
 
 def _close_source(source: object, shared: _Shared) -> None:
-    close = getattr(source, "close", None)  # generators: release the decoder now
+    close = getattr(source, "close", None)  # a generator source: release the decoder now
     if close is None:
         return
     try:
@@ -264,8 +265,6 @@ def _write(in_q, sink, on_frame, shared, config, stats) -> None:
                 stats.frames += 1
                 if on_frame is not None:
                     on_frame(frame)
-                release = frame.meta.pop("release", None)
-                if release is not None:  # a pooled buffer (the CUDA backend's pinned frames)
-                    release()
+                frame.release()  # a pooled buffer goes back (the CUDA backend's pinned frames)
     except BaseException as exc:
         shared.fail(exc)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ghost_engine.errors import OutputError, UnsupportedMediaError, UserInputError
+from ghost_engine.interfaces import StreamStage
 from ghost_engine.pipeline.progress import Progress, ProgressConfig
 from ghost_engine.pipeline.report import RunReport
 from ghost_engine.pipeline.runner import PipelineConfig, PipelineStats, run_pipeline
-from ghost_engine.types import StreamStage
 from ghost_engine.video.encode import EncodeSettings
 from ghost_engine.video.journal import JOURNAL_NAME, Journal
 from ghost_engine.video.mux import CONTAINERS, TimeRange, mux_output, muxer_for
@@ -233,9 +233,6 @@ def _fill_report(report: RunReport, stats: PipelineStats, journal: Journal, stag
     report.frames_without_faces = journal.frames - journal.frames_with_faces
     report.wall_s = stats.wall_s
     report.stage_seconds = {k: round(v.seconds, 4) for k, v in stats.steps.items()}
-    for stage in stages:
-        timings = getattr(stage, "timings", None)
-        if callable(timings):
-            report.swap_seconds.update({k: round(v, 4) for k, v in timings().items()})
+    report.add_swap_seconds(stages)
     report.audio = list(mux.audio)
     report.dropped_streams = list(mux.dropped)

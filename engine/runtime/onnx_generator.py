@@ -1,74 +1,24 @@
 """The generator through ONNX Runtime: about twice PyTorch's speed on CPUs
 (`bench/results/cpu_runtimes.json`), so it is the CPU default (`runtime="auto"`).
 
-The ONNX file is exported once from the same weights (checkpoint or fill rule) and kept
-in the model folder under `onnx/`, named by the weights' fingerprint, so a changed
-checkpoint exports afresh and later runs start at once.
+The ONNX file it reads is exported once per weights by `ghost_engine.export.onnx_cache`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
-
-log = logging.getLogger(__name__)
-
-
-def weights_fingerprint(checkpoint: Path | None) -> str:
-    """'random' for fill-rule weights, else a hash of the file's name, size and mtime.
-
-    Cheap on purpose (a 740 MB checkpoint is not re-hashed on every run); the model store
-    has already verified the file's content.
-    """
-    if checkpoint is None:
-        return "random"
-    stat = Path(checkpoint).stat()
-    key = f"{Path(checkpoint).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-def cached_onnx(name: str, checkpoint: Path | None, cache_dir: Path) -> Path:
-    """The fp32 ONNX of network `name` with these weights, exported on first use."""
-    from ghost_engine.export.exporter import ExportRequest, export_model
-
-    target = cache_dir / f"{name}.{weights_fingerprint(checkpoint)}.fp32.onnx"
-    if target.is_file():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    log.warning("exporting %s to ONNX Runtime once (%s); later runs reuse it", name, target)
-    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".export-") as tmp:
-        result = export_model(
-            ExportRequest(
-                model=name,
-                out_dir=Path(tmp),
-                checkpoint=checkpoint,
-                random_weights=checkpoint is None,
-                check=False,
-            )
-        )
-        produced = result.onnx_files["fp32"]
-        staged = Path(tmp) / "staged.onnx"
-        shutil.move(produced, staged)
-        os.replace(staged, target)
-    return target
 
 
 class OnnxGenerator:
     """`(xt (N,3,256,256) in [-1,1], z_id (N,512)) -> Y` like `AEINet`, through ONNX Runtime."""
 
     def __init__(self, path: Path, device: str = "cpu") -> None:
+        from ghost_engine.runtime.devices import onnxruntime_providers
         from ghost_engine.runtime.onnx_model import OnnxModel
 
-        providers = ["CPUExecutionProvider"]
-        if device.startswith("cuda"):
-            providers.insert(0, "CUDAExecutionProvider")
-        self.model = OnnxModel(path, providers=providers)
+        self.model = OnnxModel(path, providers=onnxruntime_providers(device))
         self.path = path
 
     def __call__(self, xt: np.ndarray, z_id: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 
 from ghost_engine.errors import UserInputError
-from ghost_engine.types import Frame, PlanarFrame
+from ghost_engine.types import I420, Frame
 from ghost_engine.video.output import translate_write_error
 
 _log = logging.getLogger(__name__)
@@ -132,9 +132,9 @@ class SegmentEncoder:
             ) from exc
         self._stream = stream
 
-    def encode(self, frame: Frame | PlanarFrame) -> None:
-        if isinstance(frame, PlanarFrame):
-            vf = av.VideoFrame.from_ndarray(frame.i420, format="yuv420p")
+    def encode(self, frame: Frame) -> None:
+        if frame.layout == I420:
+            vf = av.VideoFrame.from_ndarray(frame.image, format="yuv420p")
         else:
             vf = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
         vf.pts = (frame.pts if frame.pts is not None else frame.index) - self._offset

@@ -3,8 +3,9 @@ live mask blur, and timestamps of the detect and swap steps of every call.
 
 It wraps one `SwapStage` (so tracking, smoothing and mask state carry across a source
 switch): the stage is built with every `-s` person (identity embeddings computed once),
-and its live controls `active_source` and `mask_blur_scale` are set between calls;
-`stage.models.detector` and `.generator` are wrapped to note when they start and return.
+and the live overrides it reads (`SwapOverrides`: source row, blur factor) are owned
+here and set between calls; the analysis detector and the synthesis generator are
+wrapped to note when they start and return.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ghost_engine.errors import UserInputError
+from ghost_engine.face.stage import SwapStage
 from ghost_engine.types import Frame
 from ghost_engine.webcam.controls import ControlState
 
@@ -64,7 +66,7 @@ class LiveSwapStage:
     come back with their capture index restored. Not thread-safe: the loop's thread only.
     """
 
-    def __init__(self, stage: Any, num_sources: int, clock: Callable[[], float]) -> None:
+    def __init__(self, stage: SwapStage, num_sources: int, clock: Callable[[], float]) -> None:
         if stage.config.smoothing not in CAUSAL_SMOOTHING:
             raise UserInputError(
                 f"live swapping needs causal smoothing (ema or none), not "
@@ -75,10 +77,11 @@ class LiveSwapStage:
         ids = stage.source_ids
         if ids is not None and len(ids) != num_sources:
             raise ValueError(f"stage has {len(ids)} sources, expected {num_sources}")
-        self.detector = Stamped(stage.models.detector, clock)
-        self.generator = Stamped(stage.models.generator, clock)
-        stage.models.detector = self.detector
-        stage.models.generator = self.generator
+        self.overrides = stage.overrides
+        self.detector = Stamped(stage.analysis.models.detector, clock)
+        self.generator = Stamped(stage.synthesis.models.generator, clock)
+        stage.analysis.models.detector = self.detector
+        stage.synthesis.models.generator = self.generator
         self.active_source = 0
         self._seq = 0
         self.apply(ControlState())
@@ -89,8 +92,8 @@ class LiveSwapStage:
             raise UserInputError(f"source {state.source} does not exist")
         self.active_source = state.source
         if self.stage.source_ids is not None:
-            self.stage.active_source = state.source
-        self.stage.mask_blur_scale = float(state.blur)
+            self.overrides.source = state.source
+        self.overrides.blur_scale = float(state.blur)
 
     def skip(self) -> None:
         """A frame went by without the stage (swap off): leave a gap in its numbering so
@@ -135,7 +138,7 @@ def build_live_stage(
     `detect_max_side` makes the dlib detector search a copy downscaled to that longest
     side (its landmarks still use the full frame); SCRFD always runs at 640.
     """
-    from ghost_engine.face.stage import build_swap_stage
+    from ghost_engine.pipeline.swap import build_swap_stage
 
     if config.smoothing not in CAUSAL_SMOOTHING:
         raise UserInputError(

@@ -6,7 +6,7 @@ each NV12 surface into RGB with our CUDA kernel, so decoded frames never cross P
 copied to the device through pinned memory. `open_device_source` picks one and says why
 in `.reason`.
 
-Both yield `DeviceFrame`s numbered and timestamped as `read_frames` numbers its frames, in
+Both yield device `Frame`s numbered and timestamped as `read_frames` numbers its frames, in
 buffers from one fixed `BufferPool`: a source waits while the consumer holds every buffer,
 so memory stays constant on any video length. A source is iterated once, from one thread.
 """
@@ -24,9 +24,10 @@ import av
 import numpy as np
 
 from ghost_engine.backend.cuda.context import DeviceContext
-from ghost_engine.backend.cuda.frames import BufferPool, DeviceFrame
+from ghost_engine.backend.cuda.frames import BufferPool, device_frame
 from ghost_engine.errors import NvdecUnavailable, OptionalDependencyError
 from ghost_engine.kernels import color
+from ghost_engine.types import Frame
 from ghost_engine.video.reader import VideoInfo, probe_video, read_frames
 
 log = logging.getLogger(__name__)
@@ -52,13 +53,13 @@ class _Source:
         self._started = False
         self._closed = False
 
-    def __iter__(self) -> Iterator[DeviceFrame]:
+    def __iter__(self) -> Iterator[Frame]:
         if self._started or self._closed:
             raise RuntimeError(f"a {self.backend} frame source is read once; open a new one")
         self._started = True
         return self._frames()
 
-    def _frames(self) -> Iterator[DeviceFrame]:
+    def _frames(self) -> Iterator[Frame]:
         raise NotImplementedError
 
     def _acquire(self) -> Any:
@@ -100,7 +101,7 @@ class UploadSource(_Source):
         self._stream = ctx.new_stream()  # uploads wait for their copy only
         self._reader = read_frames(path, start_s=start_s, end_s=end_s, first_index=first_index)
 
-    def _frames(self) -> Iterator[DeviceFrame]:
+    def _frames(self) -> Iterator[Frame]:
         host = None
         for frame in self._reader:
             if host is None:
@@ -113,7 +114,7 @@ class UploadSource(_Source):
             except BaseException:
                 self.pool.release(buffer)
                 raise
-            yield DeviceFrame(frame.index, buffer, frame.pts, frame.time_base, pool=self.pool)
+            yield device_frame(frame.index, buffer, frame.pts, frame.time_base, self.pool)
 
     def close(self) -> None:
         super().close()
@@ -184,7 +185,7 @@ class NvdecSource(_Source):
         )
         self._scratch: Any = None
 
-    def _frames(self) -> Iterator[DeviceFrame]:
+    def _frames(self) -> Iterator[Frame]:
         from numba import cuda
 
         from ghost_engine.kernels.cuda.color import nv12_to_rgb
@@ -211,7 +212,7 @@ class NvdecSource(_Source):
                 except BaseException:
                     self.pool.release(buffer)
                     raise
-                yield DeviceFrame(index, buffer, pts, self._time_base, pool=self.pool)
+                yield device_frame(index, buffer, pts, self._time_base, self.pool)
                 index += 1
 
     def _nv12(self, decoded: Any, size: tuple[int, int]) -> Any:

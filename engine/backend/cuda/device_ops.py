@@ -22,6 +22,7 @@ from ghost_engine.backend.host_ops import THUMB_SIZE, Crops
 from ghost_engine.face.geometry import CROP_SIZE, GENERATOR_SIZE, estimate_norm
 from ghost_engine.face.mask import CROP, LandmarkLayout, MaskParams, lift_eyebrows
 from ghost_engine.face.paste import color_match
+from ghost_engine.interfaces import BlobDetector, DeviceFrameDetector
 from ghost_engine.runtime.cuda_graphs import GraphedForward
 from ghost_engine.types import Face
 
@@ -58,24 +59,23 @@ class DeviceImageOps:
         """SCRFD gets its letterboxed blobs made on the device, handed over as one batch
         (kept on the device when its session runs PyTorch there); detectors that read
         device frames themselves get them; any other detector gets host copies."""
-        if getattr(detector, "reads_device_frames", False):
+        if isinstance(detector, DeviceFrameDetector):
             return detector(frames)
-        detect_blob = getattr(detector, "detect_blob", None)
-        if detect_blob is None:
+        if not isinstance(detector, BlobDetector):
             return detector([self.ctx.to_host(f.image) for f in frames])
         if not frames:
             return []
         import torch
 
-        size = detector.config.input_size[0]
-        on_device = getattr(getattr(detector, "session", None), "accepts_torch", False)
+        size = detector.input_side
+        on_device = detector.accepts_device_blobs
         blobs, scales = [], []
         for frame in frames:
             blob, geo = self.k.letterbox(frame.image, size)
             blobs.append(self.ctx.to_torch(blob) if on_device else self.ctx.to_host(blob))
             scales.append(geo.scale)
         batch = torch.cat(blobs) if on_device else np.concatenate(blobs)
-        return detect_blob(batch, scales)
+        return detector.detect_blob(batch, scales)
 
     def thumbnail(self, frame: Any) -> np.ndarray:
         """Grey (36, 64) float32 thumbnail (area average, as cv2.INTER_AREA)."""

@@ -1,7 +1,7 @@
-"""Device frames and the fixed pools of buffers they live in.
+"""The fixed pools of buffers device (and pinned host) frames live in.
 
 A pool allocates its buffers once and hands them out; a frame gives its buffer back
-with `release()` when the next step is done with it. `acquire` blocks while every buffer
+with `Frame.release()` when the next step is done with it. `acquire` blocks while every buffer
 is out, which is what keeps GPU and pinned memory constant on any video length: the
 decoder cannot run further ahead than the pool allows.
 """
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
+
+from ghost_engine.types import Frame
 
 
 class BufferPool:
@@ -60,28 +61,22 @@ class BufferPool:
             return len(self._out)
 
 
-@dataclass
-class DeviceFrame:
-    """One frame on the device: RGB uint8 (H, W, 3) in a pool buffer, as `Frame` is on
-    the host (same index, pts and meta conventions)."""
-
-    index: int
-    image: Any
-    pts: int | None = None
-    time_base: Fraction | None = None
-    meta: dict = field(default_factory=dict)
-    pool: BufferPool | None = field(default=None, repr=False)
-
-    @property
-    def height(self) -> int:
-        return int(self.image.shape[0])
-
-    @property
-    def width(self) -> int:
-        return int(self.image.shape[1])
-
-    def release(self) -> None:
-        """Return the buffer to its pool (once); the image must not be used afterwards."""
-        if self.pool is not None:
-            pool, self.pool = self.pool, None
-            pool.release(self.image)
+def device_frame(
+    index: int,
+    image: Any,
+    pts: int | None,
+    time_base: Fraction | None,
+    pool: BufferPool | None = None,
+    meta: dict | None = None,
+) -> Frame:
+    """A `Frame` whose pixels are a device array; with `pool`, `Frame.release()` gives
+    the buffer back to it."""
+    return Frame(
+        index,
+        image,
+        pts,
+        time_base,
+        meta if meta is not None else {},
+        on_device=True,
+        releaser=None if pool is None else pool.release,
+    )

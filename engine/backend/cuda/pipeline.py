@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,8 @@ from ghost_engine.backend.cuda.context import DeviceContext, device_context
 from ghost_engine.backend.cuda.device_ops import DeviceImageOps, DeviceOpsConfig
 from ghost_engine.backend.cuda.kernel_set import kernels_for
 from ghost_engine.backend.cuda.readback import DownloadStage
+from ghost_engine.interfaces import StreamStage
 from ghost_engine.pipeline.runner import PipelineConfig
-from ghost_engine.types import StreamStage
 
 _log = logging.getLogger(__name__)
 
@@ -60,29 +60,29 @@ def pinned_pool_size(pipeline: PipelineConfig, lookahead: int) -> int:
 
 
 class DeviceVideoRun:
-    """`with DeviceVideoRun(...) as (stages, read): run_video(job, stages, report, read)`.
+    """`with DeviceVideoRun(make_stage, ...) as (stages, read): run_video(...)`.
 
-    `encoder_pix_fmt` is the encoder's pixel format: with "yuv420p" the frames are
-    converted on the device (see `DownloadStage`); anything else gets RGB.
+    `make_stage(ops)` builds the swap stage on this run's device image ops (or `stage`
+    is one already built, whose parts get those ops). `encoder_pix_fmt` is the
+    encoder's pixel format: with "yuv420p" the frames are converted on the device (see
+    `DownloadStage`); anything else gets RGB.
 
     `decode_backend` / `decode_reason` say which decoder the run used and why.
     """
 
     def __init__(
         self,
-        config: Any,
-        people: Sequence[Sequence[Path]],
-        refs: Sequence[Path],
+        make_stage: Callable[[DeviceImageOps], Any],
         pipeline: PipelineConfig,
         backend: DeviceBackendConfig = DeviceBackendConfig(),
         stage: Any | None = None,
         encoder_pix_fmt: str | None = None,
+        generator_engine: Path | None = None,
     ) -> None:
-        self.config = config
-        self.people = people
-        self.refs = refs
+        self.make_stage = make_stage
         self.pipeline = pipeline
         self.backend = backend
+        self.generator_engine = generator_engine
         self.ctx: DeviceContext | None = None
         self.stage = stage
         self.planar = backend.planar and encoder_pix_fmt == "yuv420p"
@@ -102,9 +102,10 @@ class DeviceVideoRun:
         """Device image ops on this run's context (made on first use)."""
         if self.ctx is None:
             self.ctx = device_context(self.backend.flavour)
-        engine = getattr(self.config, "generator_engine", None)
         ops_config = DeviceOpsConfig(
-            half=self.backend.half, generator_engine=engine, cuda_graphs=self.backend.cuda_graphs
+            half=self.backend.half,
+            generator_engine=self.generator_engine,
+            cuda_graphs=self.backend.cuda_graphs,
         )
         self._ops = DeviceImageOps(self.ctx, kernels_for(self.backend.flavour), ops_config)
         return self._ops
@@ -112,12 +113,10 @@ class DeviceVideoRun:
     def __enter__(self) -> tuple[list[StreamStage], Any]:
         ops = self.make_ops()
         if self.stage is None:
-            from ghost_engine.face.stage import build_swap_stage
-
-            self.stage = build_swap_stage(self.config, self.people, self.refs, ops=ops)
+            self.stage = self.make_stage(ops)
         else:
-            self.stage.ops = ops
-        lookahead = self.stage.smoother.lookahead
+            self.stage.use_ops(ops)
+        lookahead = self.stage.analysis.lookahead
         face_stages = self.stage.split()
         self._pool_size = device_pool_size(self.pipeline, lookahead, len(face_stages))
         download = DownloadStage(
@@ -170,6 +169,6 @@ class DeviceVideoRun:
             "decode_fallback_reason": self.decode_reason,
             "encoder_input": "i420 from the device" if self.planar else "rgb24",
             "generator_fp16": self.backend.half and self.backend.flavour == "cuda",
-            "generator_engine": str(getattr(self.config, "generator_engine", None) or ""),
+            "generator_engine": str(self.generator_engine or ""),
             "generator_cuda_graphs": self._ops.graph_summary() if self._ops else {},
         }

@@ -1,0 +1,159 @@
+"""The analysis stage: detect, embed, track, match and smooth; frames in, records out.
+
+It decides who is in each frame and which source each face gets, and holds frames back
+only for the smoother's look-ahead (2 frames for `window`, none for `ema`/`none`). Its
+output, `AnalysedFrame`, is everything the synthesis stage needs. See DESIGN.md
+section 3 for the GHOST behaviour reproduced.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from ghost_engine.face.geometry import transform_points
+from ghost_engine.face.matching import MatchConfig, TargetMatcher
+from ghost_engine.face.records import AnalysedFrame
+from ghost_engine.face.smoothing import make_smoother
+from ghost_engine.face.swap_config import SwapConfig
+from ghost_engine.face.timing import StepTimer
+from ghost_engine.face.tracking import Tracker, TrackerConfig, box_iou
+from ghost_engine.interfaces import Detector, ImageOps, Recognizer
+from ghost_engine.types import Face, Frame
+
+# Re-check a continuing track's identity at least this often (frames).
+REEMBED_EVERY = 15
+# Mean absolute difference (0-255) of grey thumbnails that marks a scene cut.
+CUT_THRESHOLD = 30.0
+
+STEPS = ("detect", "align", "identity")
+
+
+@dataclass
+class AnalysisModels:
+    """The networks analysis runs: a detector, and a recogniser for matching (None when
+    every face is swapped, so identities are not needed)."""
+
+    detector: Detector
+    recognizer: Recognizer | None
+
+
+class AnalysisStage:
+    """Implements `StreamStage` from frames to `AnalysedFrame`s; one stream each (not
+    thread-safe). `references` are the target-face embeddings (None: first-face or
+    all-faces mode)."""
+
+    name = "face-analysis"
+
+    def __init__(
+        self,
+        config: SwapConfig,
+        models: AnalysisModels,
+        references: np.ndarray | None,
+        ops: ImageOps,
+        fps: float = 30.0,
+    ) -> None:
+        self.config = config
+        self.models = models
+        self.ops = ops
+        similarity = None if models.recognizer is None else models.recognizer.similarity
+        self.tracker = Tracker(
+            similarity, TrackerConfig(link_similarity=config.similarity_threshold)
+        )
+        self.matcher = TargetMatcher(
+            MatchConfig(config.all_faces, config.similarity_threshold), similarity, references
+        )
+        self.smoother = make_smoother(config.smoothing, fps)
+        self._pending: deque[AnalysedFrame] = deque()
+        self._thumb: tuple[int, np.ndarray] | None = None
+        self._timer = StepTimer(STEPS)
+
+    @property
+    def lookahead(self) -> int:
+        """How many frames the stage holds back (the smoother's look-ahead)."""
+        return int(self.smoother.lookahead)
+
+    def timings(self) -> dict[str, float]:
+        return self._timer.timings()
+
+    def close(self) -> None:
+        self._pending.clear()
+
+    def process(self, frames: list[Frame]) -> list[AnalysedFrame]:
+        if not frames:
+            return []
+        self._analyse(frames)
+        return self._ready(self.lookahead)
+
+    def flush(self) -> list[AnalysedFrame]:
+        return self._ready(0)
+
+    def _analyse(self, frames: list[Frame]) -> None:
+        with self._timer.timed("detect"):
+            detections = self.ops.detect(self.models.detector, frames)
+        for frame, faces in zip(frames, detections, strict=True):
+            matching = faces and self.matcher.needs_embeddings
+            if matching and not self._continues_track(frame, faces):
+                self._embed(frame, faces)
+            self.tracker.update(frame.index, faces)
+            if matching:
+                unknown = [f for f in faces if not self.matcher.knows(f)]
+                if unknown:
+                    self._embed(frame, unknown)
+                for face in faces:
+                    if face.embedding is not None:
+                        self.tracker.tracks[face.track_id].extra["embedded_at"] = frame.index
+            sources = self.matcher.assign(faces)
+            self.smoother.push(frame.index, {faces[i].track_id: faces[i].kps for i in sources})
+            self._pending.append(AnalysedFrame(frame, faces, sources))
+
+    def _ready(self, keep: int) -> list[AnalysedFrame]:
+        """Analysed frames beyond the last `keep`, with their smoothed points."""
+        ready = []
+        while len(self._pending) > keep:
+            item = self._pending.popleft()
+            item.smoothed = self.smoother.pop(item.frame.index)
+            ready.append(item)
+        return ready
+
+    def _embed(self, frame: Frame, faces: list[Face]) -> None:
+        """Identity embeddings of `faces` (for tracking and matching)."""
+        assert self.models.recognizer is not None  # matching implies a recogniser
+        with self._timer.timed("align"):
+            crops = self.ops.crops([(frame, f.kps) for f in faces])
+            images = self.ops.to_host(crops.images)
+        with self._timer.timed("identity"):
+            kps = np.stack(
+                [transform_points(f.kps, m) for f, m in zip(faces, crops.matrices, strict=True)]
+            )
+            emb = self.models.recognizer.embed(images, kps)
+        for face, e in zip(faces, emb, strict=True):
+            face.embedding = e
+
+    def _continues_track(self, frame: Frame, faces: list[Face]) -> bool:
+        """True when identity is not in doubt, so the recogniser can be skipped: one face,
+        overlapping the one track of the previous frame (IoU >= 0.5), no scene cut
+        between the frames, and an embedding of that track less than `REEMBED_EVERY`
+        frames old. Several faces, cuts and new tracks always get embeddings, so people
+        who swap places are still told apart; this saves the recogniser on most frames
+        of a one-person shot."""
+        cut = self.scene_cut(frame)
+        if len(faces) != 1 or cut:
+            return False
+        recent = [t for t in self.tracker.tracks.values() if t.last_frame == frame.index - 1]
+        if len(recent) != 1:
+            return False
+        track = recent[0]
+        fresh = frame.index - track.extra.get("embedded_at", -REEMBED_EVERY) < REEMBED_EVERY
+        return fresh and box_iou(faces[0].box, track.box)[0, 0] >= 0.5
+
+    def scene_cut(self, frame: Frame) -> bool:
+        """Whether `frame` starts a new shot: mean absolute difference of 64x36 grey
+        thumbnails above `CUT_THRESHOLD` (in-shot motion stays far below it)."""
+        thumb = self.ops.thumbnail(frame)
+        last, self._thumb = self._thumb, (frame.index, thumb)
+        if last is None or last[0] != frame.index - 1:
+            return True
+        return float(np.abs(thumb - last[1]).mean()) > CUT_THRESHOLD

@@ -18,6 +18,7 @@ import torch
 
 from ghost_engine.errors import OptionalDependencyError, UserInputError
 from ghost_engine.measure.stats import Measurement
+from ghost_engine.runtime import devices
 
 # FLOP per item at the engine's input size, counted with torch.utils.flop_counter on a
 # batch-1 forward (a multiply-add counts 2); the 2-block generator's 62 GFLOP is
@@ -72,8 +73,7 @@ class TorchRunner:
     @torch.inference_mode()
     def __call__(self, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
         out = self.module(*inputs)
-        if self.device.startswith("cuda"):
-            torch.cuda.synchronize()
+        devices.synchronize(self.device)
         return out
 
 
@@ -83,10 +83,7 @@ class OnnxRunner:
     def __init__(self, path: Path, device: str) -> None:
         from ghost_engine.runtime.onnx_model import OnnxModel
 
-        providers = ["CPUExecutionProvider"]
-        if device.startswith("cuda"):
-            providers.insert(0, "CUDAExecutionProvider")
-        self.model = OnnxModel(path, providers=providers)
+        self.model = OnnxModel(path, providers=devices.onnxruntime_providers(device))
 
     def prepare(self, inputs: tuple[torch.Tensor, ...]) -> dict[str, np.ndarray]:
         arrays = [np.ascontiguousarray(t.cpu().numpy()) for t in inputs]

@@ -459,12 +459,12 @@ def check_webcam(cfg: CheckConfig, deadline: float) -> dict:
 
     Needs PyAV and a detector on the GPU machine; otherwise the error is recorded.
     """
-    from ghost_engine.webcam.latency_bench import measure
+    from ghost_engine.measure.webcam_latency import measure_webcam_latency
 
     if cfg.video is None or not cfg.video.exists():
         return {"status": "skipped", "reason": f"video not found: {cfg.video}"}
     seconds = max(1.0, min(10.0, deadline - time.monotonic() - 20))
-    return measure(cfg.video, cfg.device, seconds)
+    return measure_webcam_latency(cfg.video, cfg.device, seconds)
 
 
 SECTIONS: dict[str, Callable[[CheckConfig, float], dict]] = {

@@ -16,10 +16,10 @@ from pathlib import Path
 from ghost_engine.face.stage import SwapStage
 from ghost_engine.measure.bench_config import BenchConfig
 from ghost_engine.measure.memory import MemoryPeak, MemorySampler
-from ghost_engine.measure.workload import Workload, first_frames
+from ghost_engine.measure.workload import Workload, encoding, first_frames
 from ghost_engine.pipeline.runner import PipelineConfig, PipelineStats, run_pipeline
 from ghost_engine.runtime import devices
-from ghost_engine.video.encode import EncodeSettings, SegmentEncoder
+from ghost_engine.video.encode import SegmentEncoder
 
 
 @dataclass
@@ -76,26 +76,13 @@ def run_once(
     info = work.info
     stage = SwapStage(work.swap_config, work.models, work.source_ids, None, float(info.rate))
     started = time.perf_counter()
-    encoder = SegmentEncoder(
-        folder / "e2e.mp4",
-        format_name="mp4",
-        settings=EncodeSettings(),
-        width=info.width,
-        height=info.height,
-        time_base=info.time_base,
-        rate=info.rate,
-    )
-    sink = _CountingSink(encoder)
     pipeline = PipelineConfig(batch_size=batch)
-    try:
+    with encoding(info, folder / "e2e.mp4") as encoder:
+        sink = _CountingSink(encoder)
         if _on_cuda_backend(work.swap_config.device):
             stats = _run_on_device(stage, info.path, frames, sink, pipeline)
         else:
             stats = run_pipeline(first_frames(info.path, frames), [stage], sink, pipeline)
-    except BaseException:
-        encoder.abort()
-        raise
-    encoder.close()
     wall = time.perf_counter() - started
     return wall, sink.faces, stats, stage.timings()
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ghost_engine.errors import OptionalDependencyError, UserInputError
+from ghost_engine.measure.bench_config import RUNTIMES
 from ghost_engine.measure.stats import Measurement
 from ghost_engine.runtime import devices
 
@@ -127,9 +128,17 @@ def make_runner(
             raise OptionalDependencyError.for_extra("tensorrt", "tensorrt", "TensorRT timing")
         raise UserInputError(
             "the benchmark does not time TensorRT engines yet; use bench/gpu_check.py for GPU "
-            "timings, or --runtime torch / onnxruntime"
+            "timings, or --runtime torch / onnxruntime",
+            option="--runtime",
+            value=runtime,
+            allowed=("torch", "onnxruntime"),
         )
-    raise UserInputError(f"unknown runtime {runtime!r}; choose torch, onnxruntime or tensorrt")
+    raise UserInputError(
+        f"unknown runtime {runtime!r}; choose torch, onnxruntime or tensorrt",
+        option="--runtime",
+        value=runtime,
+        allowed=RUNTIMES,
+    )
 
 
 @dataclass(frozen=True)

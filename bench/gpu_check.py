@@ -14,15 +14,15 @@ well under 8 minutes on one GPU:
   (the detector's runtime there), against ONNX Runtime on the CPU;
 - end_to_end: the CUDA backend on nggyup.mp4 and a 1080p copy (`gpu_end_to_end.py`).
 
-Runs from the repository root without installing (a small import shim maps
-`ghost_engine` to engine/ and its subpackages to their folders). CPU machines can run the
-logic with `--device cpu --simulate --tiny` (kernels under Numba's CUDA simulator).
+Imports `ghost_engine` as an installed distribution, like every other user of the
+package: `gpu_check.sh` installs the project's wheel (made by `fetch_gpu_wheels.sh`) on
+the GPU machine first. CPU machines can run the logic with `--device cpu --simulate
+--tiny` (kernels under Numba's CUDA simulator).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -30,10 +30,17 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+try:
+    from ghost_engine.runtime import devices
+except ModuleNotFoundError as exc:  # a bare checkout: say how to get the package
+    sys.exit(
+        f"gpu_check.py: {exc}; install the project first (bench/gpu_check.sh installs the "
+        "wheel that bench/fetch_gpu_wheels.sh builds, or pip install -e .)"
+    )
+
 GENERATOR_GFLOP = 62.0
 ARCFACE_GFLOP = 24.0
 
@@ -43,7 +50,7 @@ class CheckConfig:
     """What to run and how big; `tiny` shrinks everything for CPU runs."""
 
     out: Path
-    device: str = "cuda"
+    device: str = devices.CUDA
     simulate: bool = False
     tiny: bool = False
     video: Path | None = None
@@ -68,39 +75,7 @@ class CheckConfig:
     min_section_seconds: float = 15.0
 
 
-def install_import_shim() -> None:
-    """Make `ghost_engine` importable from the checkout when it is not installed."""
-    if importlib.util.find_spec("ghost_engine") is not None:
-        return
-    mapping = {
-        "ghost_engine": REPO / "engine",
-        "ghost_engine.kernels": REPO / "kernels",
-        "ghost_engine.export": REPO / "export",
-        "ghost_engine.training": REPO / "training",
-    }
-    for name, folder in mapping.items():
-        init = folder / "__init__.py"
-        if not init.exists():
-            continue
-        spec = importlib.util.spec_from_file_location(
-            name, init, submodule_search_locations=[str(folder)]
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        if "." in name:
-            parent, child = name.rsplit(".", 1)
-            setattr(sys.modules[parent], child, module)
-
-
 # ---------------------------------------------------------------- helpers
-
-
-def _sync(device: str) -> None:
-    if device == "cuda":
-        import torch
-
-        torch.cuda.synchronize()
 
 
 def _time_ms(fn: Callable[[], object], device: str, reps: int, deadline: float) -> float | None:
@@ -111,12 +86,12 @@ def _time_ms(fn: Callable[[], object], device: str, reps: int, deadline: float) 
     if reps == 0:
         return None
     fn()
-    _sync(device)
+    devices.synchronize(device)
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
-        _sync(device)
+        devices.synchronize(device)
         times.append((time.perf_counter() - t0) * 1000)
         if time.monotonic() > deadline:
             break
@@ -171,7 +146,7 @@ def check_kernels(cfg: CheckConfig, deadline: float) -> dict:
     from ghost_engine.kernels.cuda.backend import device_arrays
 
     dev = device_arrays()
-    sync = "cuda" if dev.name == "cupy" else "cpu"
+    sync = devices.CUDA if dev.name == "cupy" else devices.CPU
     reps = 0 if dev.name == "simulator" else 20
     frames, source = load_frames(cfg)
     h, w = frames[0].shape[:2]
@@ -259,8 +234,9 @@ def _network_bench(cfg: CheckConfig, deadline: float, name: str, gflop: float) -
     from ghost_engine.networks import build
     from ghost_engine.networks.fill import fill_module
 
-    device = torch.device(cfg.device)
-    low = torch.float16 if cfg.device == "cuda" else torch.bfloat16
+    device = devices.torch_device(cfg.device)
+    gpu = devices.is_gpu(cfg.device)
+    low = torch.float16 if gpu else torch.bfloat16
     net = fill_module(build(name)).to(device).eval().to(memory_format=torch.channels_last)
     size = 256 if name.startswith("G_") else 112
 
@@ -297,9 +273,9 @@ def _network_bench(cfg: CheckConfig, deadline: float, name: str, gflop: float) -
                 "tflops": round(fps * gflop / 1000, 2),
             }
         res["throughput"] = rows
-        if cfg.device == "cuda" and time.monotonic() < deadline:
+        if gpu and time.monotonic() < deadline:
             res["cuda_graph"] = _graph_bench(net_low, inputs(max(sizes), low), gflop, deadline)
-    if cfg.device == "cuda":
+    if gpu:
         res["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     return res
 
@@ -318,7 +294,7 @@ def _graph_bench(net, x: tuple, gflop: float, deadline: float) -> dict:
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             net(*x)
-        ms = _time_ms(graph.replay, "cuda", 20, deadline)
+        ms = _time_ms(graph.replay, devices.CUDA, 20, deadline)
     except Exception as exc:  # noqa: BLE001 - recorded in the report, not hidden
         return {"error": f"{type(exc).__name__}: {exc}"}
     fps = x[0].shape[0] / (ms / 1000)
@@ -339,7 +315,7 @@ def check_generator(cfg: CheckConfig, deadline: float) -> dict:
 def check_generator_graphs(cfg: CheckConfig, deadline: float) -> dict:
     """The CUDA backend's generator step (`DeviceImageOps.swaps`) replayed from CUDA
     graphs against eager: same pixels (uint8 levels), and ms per batch both ways."""
-    if cfg.device != "cuda":
+    if not devices.is_gpu(cfg.device):
         return {"status": "skipped", "reason": "CUDA graphs need a GPU"}
     import numpy as np
     import torch
@@ -351,8 +327,8 @@ def check_generator_graphs(cfg: CheckConfig, deadline: float) -> dict:
     from ghost_engine.networks import build
     from ghost_engine.networks.fill import fill_module
 
-    ctx = device_context("cuda")
-    generator = GeneratorRunner(fill_module(build("G_unet_2blocks")), "cuda", batch_size=8)
+    ctx = device_context()  # the GPU flavour
+    generator = GeneratorRunner(fill_module(build("G_unet_2blocks")), cfg.device, batch_size=8)
     rng = np.random.default_rng(0)
     ops = {
         name: DeviceImageOps(ctx, cuda_kernels(), DeviceOpsConfig(cuda_graphs=graphs))
@@ -369,7 +345,7 @@ def check_generator_graphs(cfg: CheckConfig, deadline: float) -> dict:
         for name, o in ops.items():
             row[f"{name}_ms"] = _time_ms(
                 lambda o=o, c=crops, z=z: o.swaps(generator, None, c, z, _no_timer),
-                "cuda",
+                cfg.device,
                 10,
                 deadline,
             )
@@ -421,16 +397,14 @@ def check_end_to_end(cfg: CheckConfig, deadline: float) -> dict:
     per-stage throughput, efficiency, GPU memory. CPU runs use the emulated flavour."""
     if cfg.video is None or not cfg.video.exists():
         return {"status": "skipped", "reason": f"video not found: {cfg.video}"}
-    sys.path.insert(0, str(REPO / "bench"))
-    from gpu_end_to_end import check_end_to_end as run
+    from gpu_end_to_end import check_end_to_end as run  # beside this script
 
     return run(cfg.video, cfg.out / "end_to_end", cfg.device, cfg.tiny, deadline)
 
 
 def check_onnx_runner(cfg: CheckConfig, deadline: float) -> dict:
     """SCRFD-sized ONNX graph through the PyTorch ONNX runner (`gpu_onnx_runner.py`)."""
-    sys.path.insert(0, str(REPO / "bench"))
-    from gpu_onnx_runner import check_onnx_runner as run
+    from gpu_onnx_runner import check_onnx_runner as run  # beside this script
 
     return run(cfg.device, cfg.tiny, deadline, _time_ms)
 
@@ -459,12 +433,12 @@ def check_webcam(cfg: CheckConfig, deadline: float) -> dict:
 
     Needs PyAV and a detector on the GPU machine; otherwise the error is recorded.
     """
-    from ghost_engine.webcam.latency_bench import measure
+    from ghost_engine.measure.webcam_latency import measure_webcam_latency
 
     if cfg.video is None or not cfg.video.exists():
         return {"status": "skipped", "reason": f"video not found: {cfg.video}"}
     seconds = max(1.0, min(10.0, deadline - time.monotonic() - 20))
-    return measure(cfg.video, cfg.device, seconds)
+    return measure_webcam_latency(cfg.video, cfg.device, seconds)
 
 
 SECTIONS: dict[str, Callable[[CheckConfig, float], dict]] = {
@@ -505,10 +479,11 @@ def environment(cfg: CheckConfig) -> dict:
         import torch
 
         env["torch"] = torch.__version__
-        if torch.cuda.is_available():
-            env["gpu"] = torch.cuda.get_device_name(0)
     except ImportError as exc:
         env["torch"] = f"missing: {exc}"
+    gpu = devices.gpu_description()
+    if gpu is not None:
+        env["gpu"] = gpu["name"]
     env["packages"] = package_versions()
     return env
 
@@ -566,38 +541,31 @@ def summary(report: dict) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv: list[str] | None) -> CheckConfig:
+def parse_args(argv: list[str] | None) -> tuple[CheckConfig, list[str]]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="folder for gpu_check.json")
-    p.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    p.add_argument("--device", choices=devices.DEVICES, default=devices.CUDA)
     p.add_argument("--simulate", action="store_true", help="CUDA kernels under Numba's simulator")
     p.add_argument("--tiny", action="store_true", help="tiny inputs, one repetition (CPU runs)")
     p.add_argument("--video", type=Path, default=None, help="default: shared media nggyup.mp4")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset")
     p.add_argument("--total-seconds", type=float, default=450.0, help="limit for the whole run")
-    a = p.parse_args(argv)
-    unknown = set(a.sections.split(",")) - set(SECTIONS)
+    args = vars(p.parse_args(argv))  # every option but --sections is a CheckConfig field
+    sections = args.pop("sections").split(",")
+    unknown = set(sections) - set(SECTIONS)
     if unknown:
         p.error(f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")
-    return CheckConfig(
-        out=a.out,
-        device=a.device,
-        simulate=a.simulate,
-        tiny=a.tiny,
-        video=a.video,
-        total_seconds=a.total_seconds,
-    ), a.sections.split(",")
+    return CheckConfig(**args), sections
 
 
 def main(argv: list[str] | None = None) -> int:
     cfg, sections = parse_args(argv)
     if cfg.simulate:
         os.environ["NUMBA_ENABLE_CUDASIM"] = "1"  # before anything imports numba
-    install_import_shim()
     if cfg.video is None:
         from ghost_engine.shared_paths import media_dir
 
-        cfg = CheckConfig(**{**asdict(cfg), "video": media_dir() / "videos" / "nggyup.mp4"})
+        cfg = replace(cfg, video=media_dir() / "videos" / "nggyup.mp4")
     started = time.monotonic()
     report = {"environment": environment(cfg), "sections": {}}
     cfg.out.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ghost_engine.runtime import devices
+
 BENCH = Path(__file__).resolve().parent
 RECORDING = BENCH / "data" / "nggyup_faces.npz"
 
@@ -101,7 +103,7 @@ def _load(data: bytes) -> Any:
 
 
 def _gpu_memory(device: str) -> dict:
-    if device != "cuda":
+    if not devices.is_gpu(device):
         return {}
     import torch
 
@@ -140,11 +142,12 @@ def run_clip(clip: Path, out: Path, device: str, tiny: bool, scale: float) -> di
     from ghost_engine.video.mux import TimeRange
 
     batch = 4 if tiny else 16
-    flavour = "cuda" if device == "cuda" else "emulated"
-    backend = DeviceBackendConfig(flavour=flavour)
+    # the backend's GPU flavour (its default) on a GPU; its CPU twins otherwise
+    gpu = devices.is_gpu(device)
+    backend = DeviceBackendConfig() if gpu else DeviceBackendConfig(flavour="emulated")
     pipeline = PipelineConfig(batch_size=batch)
     end_s = 0.3 if tiny else None
-    result: dict = {"clip": clip.name, "batch_size": batch, "flavour": flavour}
+    result: dict = {"clip": clip.name, "batch_size": batch, "flavour": backend.flavour}
 
     def job(name: str, end: float | None) -> VideoJob:
         return VideoJob(

@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ghost_engine.runtime import devices
+
 
 def _detector_shaped(width: int):
     import torch
@@ -141,6 +143,7 @@ def check_onnx_runner(device: str, tiny: bool, deadline: float, time_ms: Callabl
 
     from ghost_engine.runtime.onnx_torch import OnnxTorchSession
 
+    gpu = devices.is_gpu(device)
     width, size = (8, 64) if tiny else (48, 640)
     data, gflop = detector_onnx(width, size)
     model = onnx.load_from_string(data)
@@ -152,10 +155,10 @@ def check_onnx_runner(device: str, tiny: bool, deadline: float, time_ms: Callabl
 
     reps = 1 if tiny else 20
     res["onnxruntime_cpu_ms"] = time_ms(
-        lambda: ort.run(None, {"input.1": x}), "cpu", 1 if tiny else 5, deadline
+        lambda: ort.run(None, {"input.1": x}), devices.CPU, 1 if tiny else 5, deadline
     )
     for dtype in (torch.float32, torch.float16):
-        if dtype == torch.float16 and device != "cuda":
+        if dtype == torch.float16 and not gpu:
             continue
         name = str(dtype).replace("torch.", "")
         session = OnnxTorchSession(model, device, dtype)
@@ -166,11 +169,11 @@ def check_onnx_runner(device: str, tiny: bool, deadline: float, time_ms: Callabl
         row["batch_1_ms"] = time_ms(
             lambda s=session, t=xt: s.run_torch(None, {"input.1": t}), device, reps, deadline
         )
-        if device == "cuda" and time.monotonic() < deadline:
+        if gpu and time.monotonic() < deadline:
             graphed = OnnxTorchSession(model, device, dtype, cuda_graphs=True)
             row.update(_graphed(graphed, xt, got, time_ms, reps, deadline))
         res[name] = row
-    if device == "cuda":
+    if gpu:
         res["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     return res
 
@@ -180,7 +183,7 @@ def _graphed(session, x, eager: list, time_ms: Callable, reps: int, deadline: fl
     capture worked (the session falls back to eager where it does not)."""
     got = session.run(None, {"input.1": x})
     diff = max(float(np.abs(a - b).max()) for a, b in zip(got, eager, strict=True))
-    ms = time_ms(lambda: session.run_torch(None, {"input.1": x}), "cuda", reps, deadline)
+    ms = time_ms(lambda: session.run_torch(None, {"input.1": x}), devices.CUDA, reps, deadline)
     return {
         "cuda_graph_batch_1_ms": ms,
         "cuda_graph_max_abs_diff_vs_eager": diff,

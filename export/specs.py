@@ -68,6 +68,20 @@ _GENERATOR_IO = dict(
     fp32_ops=_NORM_OPS,
 )
 
+
+def _published_onnx(name: str, size: int, description: str) -> ExportSpec:
+    """A model that comes as ONNX under its manifest name: one square image input, its
+    outputs as the file declares them."""
+    return ExportSpec(
+        name,
+        manifest_name=name,
+        inputs=(IOSpec("input", (BATCH, 3, size, size)),),
+        outputs=(),
+        fp32_ops=_NORM_OPS,
+        description=description,
+    )
+
+
 _SPECS: dict[str, ExportSpec] = {
     s.name: s
     for s in (
@@ -97,30 +111,11 @@ _SPECS: dict[str, ExportSpec] = {
             check_size=(("height", 256), ("width", 256)),
             description="LIP-SPADE face-renovation super-resolution (spectral norm folded)",
         ),
-        ExportSpec(
-            "scrfd_10g_bnkps",
-            manifest_name="scrfd_10g_bnkps",
-            inputs=(IOSpec("input", (BATCH, 3, 640, 640), -1.0, 1.0),),
-            outputs=(),
-            fp32_ops=_NORM_OPS,
-            description="SCRFD detector (ONNX as published; fixed 640x640 input)",
+        _published_onnx(
+            "scrfd_10g_bnkps", 640, "SCRFD detector (ONNX as published; fixed 640x640 input)"
         ),
-        ExportSpec(
-            "glintr100",
-            manifest_name="glintr100",
-            inputs=(IOSpec("input", (BATCH, 3, 112, 112)),),
-            outputs=(),
-            fp32_ops=_NORM_OPS,
-            description="ResNet100@Glint360K recogniser (ONNX as published)",
-        ),
-        ExportSpec(
-            "landmarks_2d106",
-            manifest_name="landmarks_2d106",
-            inputs=(IOSpec("input", (BATCH, 3, 192, 192)),),
-            outputs=(),
-            fp32_ops=_NORM_OPS,
-            description="2d106det landmarks (ONNX as published)",
-        ),
+        _published_onnx("glintr100", 112, "ResNet100@Glint360K recogniser (ONNX as published)"),
+        _published_onnx("landmarks_2d106", 192, "2d106det landmarks (ONNX as published)"),
     )
 }
 

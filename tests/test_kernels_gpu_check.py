@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "gpu_check.py"
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+SCRIPT = BENCH / "gpu_check.py"
 
 
 def _gpu_check(out: Path, *args: str, timeout: int = 240) -> subprocess.CompletedProcess:
@@ -85,3 +87,30 @@ def test_gpu_check_skips_sections_it_has_no_time_for_and_still_writes_json(tmp_p
         assert "out of time" in report["sections"][name]["reason"]
     assert not list(tmp_path.glob(".*.tmp"))
     assert "out of time" in (tmp_path / "summary.txt").read_text()
+
+
+def test_gpu_check_without_the_installed_package_says_how_to_get_it(tmp_path):
+    """`-S` leaves site-packages (and with it the installed ghost_engine) out."""
+    proc = subprocess.run(
+        [sys.executable, "-S", str(SCRIPT), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") <= 1 and "No module named 'ghost_engine'" in proc.stderr
+    assert "fetch_gpu_wheels.sh" in proc.stderr
+
+
+def test_gpu_check_sh_refuses_to_start_without_the_project_wheel(tmp_path):
+    (tmp_path / "bench").mkdir()
+    shutil.copy(BENCH / "gpu_check.sh", tmp_path / "bench")
+    (tmp_path / ".whl").mkdir()
+    proc = subprocess.run(
+        ["bash", str(tmp_path / "bench" / "gpu_check.sh")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "no ghost_engine wheel in .whl/" in proc.stderr

@@ -8,21 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from official_networks import OFFICIAL_NETWORKS
 
 from ghost_engine import networks
 from ghost_engine.errors import CheckpointError, InputFileNotFoundError
 from ghost_engine.networks.checkpoint import identify, load_into, read_state_dict
 from ghost_engine.networks.fill import fill_module
-
-ALL_OFFICIAL = [
-    "G_unet_1blocks",
-    "G_unet_2blocks",
-    "G_unet_3blocks",
-    "D_unet",
-    "arcface_iresnet100",
-    "fan_wflw_4hg",
-    "sr_lipspade",
-]
 
 
 def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
@@ -30,7 +21,7 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ALL_OFFICIAL)
+@pytest.mark.parametrize("name", OFFICIAL_NETWORKS)
 def test_official_state_dict_round_trip(tmp_path: Path, name: str) -> None:
     """A file saved from an official-format module loads strictly into ours, and back."""
     official = fill_module(networks.build(name)).state_dict()

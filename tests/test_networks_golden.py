@@ -9,19 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from official_networks import OFFICIAL_NETWORKS
 
 from ghost_engine import networks
 from ghost_engine.networks.fill import fill_module
 
 TOLERANCE = 1e-4
-GOLDEN_NAMES = [
-    "G_unet_1blocks",
-    "G_unet_2blocks",
-    "G_unet_3blocks",
-    "D_unet",
-    "arcface_iresnet100",
-    "fan_wflw_4hg",
-]
+# Outputs compared here; the SR network's (batch statistics) are test_lipspade.py's.
+GOLDEN_NAMES = [name for name in OFFICIAL_NETWORKS if name != "sr_lipspade"]
 
 
 def rel_err(out: torch.Tensor, ref: np.ndarray) -> float:
@@ -32,7 +27,7 @@ def _manifest(golden: Path, name: str) -> dict:
     return json.loads((golden / f"{name}.manifest.json").read_text())
 
 
-@pytest.mark.parametrize("name", [*GOLDEN_NAMES, "sr_lipspade"])
+@pytest.mark.parametrize("name", OFFICIAL_NETWORKS)
 def test_state_dict_layout_matches_official(golden: Path, name: str) -> None:
     """Same keys, in the same order, with the same shapes and dtypes as the official file."""
     expected = [(k, tuple(s), d) for k, s, d in _manifest(golden, name)["state_dict"]]

@@ -175,21 +175,19 @@ def test_asymmetric_padding_auto_pad_and_uneven_resize_scales_match_onnxruntime(
         helper.make_node("Conv", ["x", "w"], ["c1"], pads=[0, 1, 2, 0], strides=[2, 1]),
         helper.make_node("Conv", ["x", "w"], ["c2"], auto_pad="SAME_UPPER", strides=[2, 2]),
         helper.make_node("MaxPool", ["x"], ["m"], kernel_shape=[3, 2], pads=[1, 0, 0, 1]),
-        helper.make_node(
-            "Resize",
-            ["x", "", "scales"],
-            ["r1"],
-            mode="nearest",
-            coordinate_transformation_mode="half_pixel",
-            nearest_mode="round_prefer_ceil",
-        ),
-        helper.make_node(
-            "Resize",
-            ["x", "", "scales"],
-            ["r2"],
-            mode="nearest",
-            coordinate_transformation_mode="asymmetric",
-            nearest_mode="floor",
+        *(
+            helper.make_node(
+                "Resize",
+                ["x", "", "scales"],
+                [out],
+                mode="nearest",
+                coordinate_transformation_mode=transform,
+                nearest_mode=rounding,
+            )
+            for out, transform, rounding in (
+                ("r1", "half_pixel", "round_prefer_ceil"),
+                ("r2", "asymmetric", "floor"),
+            )
         ),
         helper.make_node("Resize", ["x", "", "scales"], ["r3"], mode="linear"),
     ]

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from ghost_engine.webcam.latency_bench import TARGET_FPS_FRACTION, TARGET_P99_MS, measure
+from ghost_engine.measure.webcam_latency import (
+    TARGET_FPS_FRACTION,
+    TARGET_P99_MS,
+    measure_webcam_latency,
+)
 
 
 @pytest.mark.slow
 def test_measure_on_cpu(media):
-    report = measure(
+    report = measure_webcam_latency(
         media / "videos" / "dance.mp4",
         "cpu",
         seconds=1.5,

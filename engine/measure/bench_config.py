@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ghost_engine.errors import UserInputError
+from ghost_engine.runtime.devices import CPU, DEVICES
 
-DEVICES = ("cpu", "cuda")
 RUNTIMES = ("torch", "onnxruntime", "tensorrt")
 
 # Per-frame stages in pipeline order; `unit` says what one item is.
@@ -38,7 +38,7 @@ class BenchConfig:
     """
 
     video: Path
-    device: str = "cpu"
+    device: str = CPU
     runtimes: tuple[str, ...] = ("torch",)
     batch_sizes: tuple[int, ...] = (1, 8, 32)
     frames: int = 24
@@ -58,7 +58,10 @@ class BenchConfig:
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
             raise UserInputError(
-                f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}"
+                f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}",
+                option="--device",
+                value=self.device,
+                allowed=DEVICES,
             )
         bad = [r for r in self.runtimes if r not in RUNTIMES]
         if bad or not self.runtimes:

@@ -16,9 +16,10 @@ from pathlib import Path
 from ghost_engine.face.stage import SwapStage
 from ghost_engine.measure.bench_config import BenchConfig
 from ghost_engine.measure.memory import MemoryPeak, MemorySampler
-from ghost_engine.measure.workload import Workload, first_frames
+from ghost_engine.measure.workload import Workload, encoding, first_frames
 from ghost_engine.pipeline.runner import PipelineConfig, PipelineStats, run_pipeline
-from ghost_engine.video.encode import EncodeSettings, SegmentEncoder
+from ghost_engine.runtime import devices
+from ghost_engine.video.encode import SegmentEncoder
 
 
 @dataclass
@@ -75,34 +76,26 @@ def run_once(
     info = work.info
     stage = SwapStage(work.swap_config, work.models, work.source_ids, None, float(info.rate))
     started = time.perf_counter()
-    encoder = SegmentEncoder(
-        folder / "e2e.mp4",
-        format_name="mp4",
-        settings=EncodeSettings(),
-        width=info.width,
-        height=info.height,
-        time_base=info.time_base,
-        rate=info.rate,
-    )
-    sink = _CountingSink(encoder)
     pipeline = PipelineConfig(batch_size=batch)
-    try:
-        if work.swap_config.device == "cuda" and not _cuda_missing():
+    with encoding(info, folder / "e2e.mp4") as encoder:
+        sink = _CountingSink(encoder)
+        if _on_cuda_backend(work.swap_config.device):
             stats = _run_on_device(stage, info.path, frames, sink, pipeline)
         else:
             stats = run_pipeline(first_frames(info.path, frames), [stage], sink, pipeline)
-    except BaseException:
-        encoder.abort()
-        raise
-    encoder.close()
     wall = time.perf_counter() - started
     return wall, sink.faces, stats, stage.timings()
 
 
-def _cuda_missing() -> list[str]:
+def _on_cuda_backend(device: str) -> bool:
+    """Whether `ghost-engine run` would use the CUDA backend for `device`: a GPU with the
+    `cuda` extra's packages installed; without them run keeps frames on the CPU, and so
+    does the benchmark."""
+    if not devices.is_gpu(device):
+        return False
     from ghost_engine.backend.cuda.context import missing_packages
 
-    return missing_packages()
+    return not missing_packages()
 
 
 def _run_on_device(stage, path: Path, frames: int, sink, pipeline: PipelineConfig):
@@ -130,7 +123,7 @@ def _first(source, count: int):
 def measure_end_to_end(work: Workload, config: BenchConfig) -> EndToEndResult:
     """Median wall time of `e2e_repeats` runs after one warm-up run of one batch."""
     n = len(work.frames)
-    cuda = config.device == "cuda"
+    cuda = devices.is_gpu(config.device)
     with tempfile.TemporaryDirectory(prefix="ghost-bench-e2e-") as tmp:
         folder = Path(tmp)
         if config.warmup > 0:

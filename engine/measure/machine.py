@@ -13,6 +13,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+from ghost_engine.runtime.devices import gpu_description
+
 _REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
@@ -33,21 +35,6 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _gpu() -> dict | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    if not torch.cuda.is_available():
-        return None
-    props = torch.cuda.get_device_properties(0)
-    return {
-        "name": props.name,
-        "memory_gib": round(props.total_memory / 2**30, 1),
-        "cuda": torch.version.cuda,
-    }
-
-
 def describe_machine() -> dict:
     """CPU model, cores, RAM, OS, Python and library versions (and the GPU, if any)."""
     import psutil
@@ -66,7 +53,7 @@ def describe_machine() -> dict:
         "numpy": _version("numpy"),
         "opencv": _version("opencv-python-headless"),
         "av": _version("av"),
-        "gpu": _gpu(),
+        "gpu": gpu_description(),
     }
 
 

@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from ghost_engine.errors import OptionalDependencyError, UserInputError
+from ghost_engine.measure.bench_config import RUNTIMES
 from ghost_engine.measure.stats import Measurement
+from ghost_engine.runtime import devices
 
 # FLOP per item at the engine's input size, counted with torch.utils.flop_counter on a
 # batch-1 forward (a multiply-add counts 2); the 2-block generator's 62 GFLOP is
@@ -72,8 +74,7 @@ class TorchRunner:
     @torch.inference_mode()
     def __call__(self, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
         out = self.module(*inputs)
-        if self.device.startswith("cuda"):
-            torch.cuda.synchronize()
+        devices.synchronize(self.device)
         return out
 
 
@@ -83,10 +84,7 @@ class OnnxRunner:
     def __init__(self, path: Path, device: str) -> None:
         from ghost_engine.runtime.onnx_model import OnnxModel
 
-        providers = ["CPUExecutionProvider"]
-        if device.startswith("cuda"):
-            providers.insert(0, "CUDAExecutionProvider")
-        self.model = OnnxModel(path, providers=providers)
+        self.model = OnnxModel(path, providers=devices.onnxruntime_providers(device))
 
     def prepare(self, inputs: tuple[torch.Tensor, ...]) -> dict[str, np.ndarray]:
         arrays = [np.ascontiguousarray(t.cpu().numpy()) for t in inputs]
@@ -130,9 +128,17 @@ def make_runner(
             raise OptionalDependencyError.for_extra("tensorrt", "tensorrt", "TensorRT timing")
         raise UserInputError(
             "the benchmark does not time TensorRT engines yet; use bench/gpu_check.py for GPU "
-            "timings, or --runtime torch / onnxruntime"
+            "timings, or --runtime torch / onnxruntime",
+            option="--runtime",
+            value=runtime,
+            allowed=("torch", "onnxruntime"),
         )
-    raise UserInputError(f"unknown runtime {runtime!r}; choose torch, onnxruntime or tensorrt")
+    raise UserInputError(
+        f"unknown runtime {runtime!r}; choose torch, onnxruntime or tensorrt",
+        option="--runtime",
+        value=runtime,
+        allowed=RUNTIMES,
+    )
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,7 @@ from ghost_engine.face.mask import LAYOUTS, cheek_offset, face_mask, ghost_param
 from ghost_engine.face.paste import paste_back
 from ghost_engine.measure.bench_config import STAGES, BenchConfig
 from ghost_engine.measure.stats import Measurement, measure
-from ghost_engine.measure.workload import Workload, first_frames
-from ghost_engine.video.encode import EncodeSettings, SegmentEncoder
+from ghost_engine.measure.workload import Workload, encoding, first_frames
 
 _UNITS = dict(STAGES)
 
@@ -67,25 +66,11 @@ def _result(name: str, impl: str, m: Measurement, faces_per_frame: float) -> Sta
 
 def encode_pass(work: Workload, folder: Path) -> Callable[[], None]:
     """Encode every benchmark frame into a fresh file with `run`'s default settings."""
-    info = work.info
 
     def run() -> None:
-        encoder = SegmentEncoder(
-            folder / "bench.mp4",
-            format_name="mp4",
-            settings=EncodeSettings(),
-            width=info.width,
-            height=info.height,
-            time_base=info.time_base,
-            rate=info.rate,
-        )
-        try:
+        with encoding(work.info, folder / "bench.mp4") as encoder:
             for frame in work.frames:
                 encoder.encode(frame)
-        except BaseException:
-            encoder.abort()
-            raise
-        encoder.close()
 
     return run
 

@@ -19,7 +19,7 @@ from ghost_engine.measure.runtimes import time_network
 from ghost_engine.measure.stages import StageResult, measure_stages
 from ghost_engine.measure.stats import efficiency
 from ghost_engine.measure.workload import Workload, prepare
-from ghost_engine.pipeline.swap import check_device
+from ghost_engine.runtime.devices import check_device
 
 Log = Callable[[str], None]
 

@@ -9,6 +9,7 @@ fill-rule weights of the right architecture (timing does not depend on the value
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ghost_engine.face.geometry import align_face, transform_points
 from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.measure.bench_config import BenchConfig
 from ghost_engine.types import AlignedCrop, Face, Frame
+from ghost_engine.video.encode import EncodeSettings, SegmentEncoder
 from ghost_engine.video.reader import VideoInfo, probe_video, read_frames
 
 
@@ -34,6 +36,27 @@ def first_frames(path: Path, count: int) -> Iterator[Frame]:
             yield frame
     finally:
         frames.close()
+
+
+@contextmanager
+def encoding(info: VideoInfo, path: Path) -> Iterator[SegmentEncoder]:
+    """An MP4 encoder for frames of the video `info` describes, with `run`'s default
+    settings: closed (file finished) when the block ends, aborted when it raises."""
+    encoder = SegmentEncoder(
+        path,
+        format_name="mp4",
+        settings=EncodeSettings(),
+        width=info.width,
+        height=info.height,
+        time_base=info.time_base,
+        rate=info.rate,
+    )
+    try:
+        yield encoder
+    except BaseException:
+        encoder.abort()
+        raise
+    encoder.close()
 
 
 def generator_installed(config: BenchConfig) -> bool:

@@ -24,33 +24,26 @@ class NetworkSpec:
     description: str = ""
 
 
+_ATTRIBUTE_ENCODERS = {"unet": "U-Net", "linknet": "LinkNet"}
+
+
+def _aei_net(backbone: str, blocks: int, layers: str) -> NetworkSpec:
+    """The AEI-Net generator `G_<backbone>_<blocks>blocks` (the official file names)."""
+    return NetworkSpec(
+        f"G_{backbone}_{blocks}blocks",
+        "ghost_engine.networks.aei_net:AEINet",
+        (("backbone", backbone), ("num_blocks", blocks), ("c_id", 512)),
+        f"AEI-Net generator, {_ATTRIBUTE_ENCODERS[backbone]} attribute encoder, {layers}",
+    )
+
+
 _SPECS: dict[str, NetworkSpec] = {
     spec.name: spec
     for spec in (
-        NetworkSpec(
-            "G_unet_1blocks",
-            "ghost_engine.networks.aei_net:AEINet",
-            (("backbone", "unet"), ("num_blocks", 1), ("c_id", 512)),
-            "AEI-Net generator, U-Net attribute encoder, 1 AAD layer per ResBlock",
-        ),
-        NetworkSpec(
-            "G_unet_2blocks",
-            "ghost_engine.networks.aei_net:AEINet",
-            (("backbone", "unet"), ("num_blocks", 2), ("c_id", 512)),
-            "AEI-Net generator, U-Net attribute encoder, 2 AAD layers (the main model)",
-        ),
-        NetworkSpec(
-            "G_unet_3blocks",
-            "ghost_engine.networks.aei_net:AEINet",
-            (("backbone", "unet"), ("num_blocks", 3), ("c_id", 512)),
-            "AEI-Net generator, U-Net attribute encoder, 3 AAD layers per ResBlock",
-        ),
-        NetworkSpec(
-            "G_linknet_2blocks",
-            "ghost_engine.networks.aei_net:AEINet",
-            (("backbone", "linknet"), ("num_blocks", 2), ("c_id", 512)),
-            "AEI-Net generator, LinkNet attribute encoder, 2 AAD layers",
-        ),
+        _aei_net("unet", 1, "1 AAD layer per ResBlock"),
+        _aei_net("unet", 2, "2 AAD layers (the main model)"),
+        _aei_net("unet", 3, "3 AAD layers per ResBlock"),
+        _aei_net("linknet", 2, "2 AAD layers"),
         NetworkSpec(
             "D_unet",
             "ghost_engine.networks.discriminator:MultiscaleDiscriminator",

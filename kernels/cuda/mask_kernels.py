@@ -70,32 +70,33 @@ def _reflect101(i, n):
     return i
 
 
-@cuda.jit
-def _blur_rows_kernel(src, tmp, taps):
-    x, y = cuda.grid(2)
+@cuda.jit(device=True)
+def _taps_sum(src, taps, y, x, along_x):
+    """`taps` centred on (y, x) along one axis of `src`, edges reflected (REFLECT_101)."""
     h = src.shape[0]
     w = src.shape[1]
-    if y >= h or x >= w:
-        return
     r = taps.shape[0] // 2
     acc = 0.0
     for k in range(taps.shape[0]):
-        acc += taps[k] * src[y, _reflect101(x + k - r, w)]
-    tmp[y, x] = acc
+        xx = _reflect101(x + k - r, w) if along_x else x
+        yy = y if along_x else _reflect101(y + k - r, h)
+        acc += taps[k] * src[yy, xx]
+    return acc
+
+
+@cuda.jit
+def _blur_rows_kernel(src, tmp, taps):
+    x, y = cuda.grid(2)
+    if y < src.shape[0] and x < src.shape[1]:
+        tmp[y, x] = _taps_sum(src, taps, y, x, True)
 
 
 @cuda.jit
 def _blur_cols_kernel(tmp, dst, taps):
     x, y = cuda.grid(2)
-    h = tmp.shape[0]
-    w = tmp.shape[1]
-    if y >= h or x >= w:
-        return
-    r = taps.shape[0] // 2
-    acc = 0.0
-    for k in range(taps.shape[0]):
-        acc += taps[k] * tmp[_reflect101(y + k - r, h), x]
-    dst[y, x] = min(max(int(acc + 0.5), 0), 255)
+    if y < tmp.shape[0] and x < tmp.shape[1]:
+        acc = _taps_sum(tmp, taps, y, x, False)
+        dst[y, x] = min(max(int(acc + 0.5), 0), 255)
 
 
 def fill_hull(points: np.ndarray, height: int, width: int, value: int = 255, out=None):

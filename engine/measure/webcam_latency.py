@@ -1,8 +1,10 @@
-"""Webcam-style measurement for the GPU check script: a video file as the camera at its
-own frame rate (720p by default), the live stage at batch 1, no output.
+"""Webcam latency: a video file as the camera at its own frame rate (720p by default),
+the live stage at batch 1, no output. The GPU check script (`bench/gpu_check.py`,
+section `webcam`) runs it on the GPU.
 
-    from ghost_engine.webcam.latency_bench import measure
-    report = measure(Path("nggyup.mp4"), "cuda", seconds=10.0)
+    from ghost_engine.measure.webcam_latency import measure_webcam_latency
+    from ghost_engine.runtime.devices import CUDA
+    report = measure_webcam_latency(Path("nggyup.mp4"), CUDA, seconds=10.0)
 
 The generator defaults to "random" (fill-rule weights: the real network and cost, no
 checkpoint needed); `all_faces` avoids a recogniser pass per frame. The result holds the
@@ -15,6 +17,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ghost_engine.runtime.devices import CUDA
 from ghost_engine.webcam.capture import FileCamera
 from ghost_engine.webcam.controls import LiveControls
 from ghost_engine.webcam.live_stage import build_live_stage
@@ -31,9 +34,9 @@ def default_source() -> Path:
     return media_dir() / "faces" / "elon_musk.jpg"
 
 
-def measure(
+def measure_webcam_latency(
     video: Path,
-    device: str = "cuda",
+    device: str = CUDA,
     seconds: float = 10.0,
     *,
     source: Path | None = None,

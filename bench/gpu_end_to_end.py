@@ -56,13 +56,14 @@ def _stage(device: str, tiny: bool, scale: float, batch: int) -> Any:
     from replay_faces import ReplayDetector, ReplayLandmarks, load
 
     from ghost_engine import networks
-    from ghost_engine.face.builder import FaceModels
+    from ghost_engine.backend.host_ops import HostImageOps
     from ghost_engine.face.generator import GeneratorRunner
     from ghost_engine.face.landmarks106 import Landmarks106
     from ghost_engine.face.scrfd import ScrfdConfig, ScrfdDetector
-    from ghost_engine.face.stage import SwapStage
     from ghost_engine.face.swap_config import SwapConfig
     from ghost_engine.networks.fill import fill_module
+    from ghost_engine.pipeline.face_models import FaceModels
+    from ghost_engine.pipeline.swap import assemble_stage
     from ghost_engine.runtime.onnx_torch import OnnxTorchSession
 
     recording = load(RECORDING)
@@ -90,9 +91,9 @@ def _stage(device: str, tiny: bool, scale: float, batch: int) -> Any:
     )
     seed = torch.Generator().manual_seed(0)
     z = torch.nn.functional.normalize(torch.randn(1, 512, generator=seed))
-    stage = SwapStage(config, models, z.numpy(), None, 30.0)
+    stage = assemble_stage(config, models, z.numpy(), None, HostImageOps(), fps=30.0)
     # the backend's own detect step (device letterbox, one batch, runner, decode)
-    models.detector.cost = lambda frames: stage.ops.detect(det_cost, frames)
+    models.detector.cost = lambda frames: stage.analysis.ops.detect(det_cost, frames)
     return stage
 
 
@@ -160,7 +161,7 @@ def run_clip(clip: Path, out: Path, device: str, tiny: bool, scale: float) -> di
         )
 
     stage = _stage(device, tiny, scale, batch)
-    run = DeviceVideoRun(None, [], [], pipeline, backend, stage=stage, encoder_pix_fmt="yuv420p")
+    run = DeviceVideoRun(None, pipeline, backend, stage=stage, encoder_pix_fmt="yuv420p")
     with run as (stages, read):
         t0 = time.perf_counter()
         blank = RunReport("video", "", "", [])

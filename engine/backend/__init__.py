@@ -91,7 +91,7 @@ class Backend:
     @contextmanager
     def video_run(
         self,
-        make_stage: StageFactory,
+        make_stage: StageFactory | None,
         pipeline: PipelineConfig,
         encoder_pix_fmt: str | None = None,
         stage: SwapStage | None = None,
@@ -103,6 +103,8 @@ class Backend:
         instead of calling `make_stage`; `generator_engine` a TensorRT generator engine
         the device-frame backend runs instead of PyTorch.
         """
+        if stage is None and make_stage is None:
+            raise ValueError("video_run needs a stage or a way to make one")
         if self.cuda is None:
             built = stage if stage is not None else make_stage(self.image_ops())
             try:

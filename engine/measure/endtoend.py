@@ -13,11 +13,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ghost_engine.face.stage import SwapStage
+from ghost_engine.backend import open_backend
+from ghost_engine.backend.host_ops import HostImageOps
 from ghost_engine.measure.bench_config import BenchConfig
 from ghost_engine.measure.memory import MemoryPeak, MemorySampler
 from ghost_engine.measure.workload import Workload, encoding, first_frames
 from ghost_engine.pipeline.runner import PipelineConfig, PipelineStats, run_pipeline
+from ghost_engine.pipeline.swap import assemble_stage
 from ghost_engine.runtime import devices
 from ghost_engine.video.encode import SegmentEncoder
 
@@ -74,37 +76,23 @@ def run_once(
     The wall time includes starting the threads and flushing the encoder, as a real run.
     """
     info = work.info
-    stage = SwapStage(work.swap_config, work.models, work.source_ids, None, float(info.rate))
+    cfg = work.swap_config
+    stage = assemble_stage(
+        cfg, work.models, work.source_ids, None, HostImageOps(), fps=float(info.rate)
+    )
+    backend = open_backend(cfg.device)
     started = time.perf_counter()
     pipeline = PipelineConfig(batch_size=batch)
     with encoding(info, folder / "e2e.mp4") as encoder:
         sink = _CountingSink(encoder)
-        if _on_cuda_backend(work.swap_config.device):
-            stats = _run_on_device(stage, info.path, frames, sink, pipeline)
+        if backend.frames_on_device:
+            with backend.video_run(None, pipeline, "yuv420p", stage=stage) as run:
+                source = _first(run.read(info.path), frames)
+                stats = run_pipeline(source, run.stages, sink, pipeline, stop=run.stop)
         else:
             stats = run_pipeline(first_frames(info.path, frames), [stage], sink, pipeline)
     wall = time.perf_counter() - started
     return wall, sink.faces, stats, stage.timings()
-
-
-def _on_cuda_backend(device: str) -> bool:
-    """Whether `ghost-engine run` would use the CUDA backend for `device`: a GPU with the
-    `cuda` extra's packages installed; without them run keeps frames on the CPU, and so
-    does the benchmark."""
-    if not devices.is_gpu(device):
-        return False
-    from ghost_engine.backend.cuda.context import missing_packages
-
-    return not missing_packages()
-
-
-def _run_on_device(stage, path: Path, frames: int, sink, pipeline: PipelineConfig):
-    """The same run on the CUDA backend (device decode, split face stage, download)."""
-    from ghost_engine.backend.cuda.pipeline import DeviceVideoRun
-
-    run = DeviceVideoRun(None, [], [], pipeline, stage=stage, encoder_pix_fmt="yuv420p")
-    with run as (stages, read):
-        return run_pipeline(_first(read(path), frames), stages, sink, pipeline, stop=run.stop)
 
 
 def _first(source, count: int):

@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from ghost_engine.backend import open_backend
 from ghost_engine.errors import InputFileNotFoundError, UserInputError
-from ghost_engine.face.builder import FaceModels, build_models, person_embeddings
 from ghost_engine.face.geometry import align_face, transform_points
+from ghost_engine.face.photos import person_embeddings
 from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.measure.bench_config import BenchConfig
+from ghost_engine.pipeline.face_models import FaceModels, build_models
 from ghost_engine.types import AlignedCrop, Face, Frame
 from ghost_engine.video.encode import EncodeSettings, SegmentEncoder
 from ghost_engine.video.reader import VideoInfo, probe_video, read_frames
@@ -148,7 +150,7 @@ def prepare(config: BenchConfig, *, random_weights: bool | None = None) -> Workl
     if random_weights is None:
         random_weights = not generator_installed(config)
     scfg = swap_config(config, random_weights=random_weights)
-    models = build_models(scfg)
+    models = build_models(scfg, open_backend(scfg.device).sessions)
     detections = models.detector([f.image for f in frames])
     jobs = [
         FaceJob(f.index, faces[0], align_face(f.image, faces[0].kps))

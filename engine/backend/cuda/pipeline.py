@@ -72,7 +72,7 @@ class DeviceVideoRun:
 
     def __init__(
         self,
-        make_stage: Callable[[DeviceImageOps], Any],
+        make_stage: Callable[[DeviceImageOps], Any] | None,
         pipeline: PipelineConfig,
         backend: DeviceBackendConfig = DeviceBackendConfig(),
         stage: Any | None = None,
@@ -113,6 +113,8 @@ class DeviceVideoRun:
     def __enter__(self) -> tuple[list[StreamStage], Any]:
         ops = self.make_ops()
         if self.stage is None:
+            if self.make_stage is None:
+                raise ValueError("DeviceVideoRun needs a stage or a way to make one")
             self.stage = self.make_stage(ops)
         else:
             self.stage.use_ops(ops)

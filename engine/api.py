@@ -57,7 +57,7 @@ def swap_video(
 ) -> RunReport:
     """Swap faces in a video; returns what was done. `config` is a `SwapConfig`.
 
-    The backend follows `config.device` (`ghost_engine.backend.open_backend`: on "cuda"
+    The backend follows `config.device` (`ghost_engine.backend.open_backend`: on a GPU
     frames stay on the GPU); `backend` (a `DeviceBackendConfig`) chooses the
     device-frame backend explicitly, e.g. its "emulated" flavour runs that backend's
     code on a CPU.

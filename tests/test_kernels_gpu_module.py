@@ -8,8 +8,9 @@ import types
 
 import pytest
 
-from ghost_engine.backend.cuda import packages as gpu
+from ghost_engine import extras as gpu
 from ghost_engine.errors import GhostEngineError, OptionalDependencyError
+from ghost_engine.runtime import devices
 
 
 def _hide(monkeypatch, name: str) -> None:
@@ -18,7 +19,7 @@ def _hide(monkeypatch, name: str) -> None:
 
 def test_require_cupy_names_the_extra(monkeypatch):
     _hide(monkeypatch, "cupy")
-    with pytest.raises(OptionalDependencyError, match=r"cupy-cuda12x.*ghost-engine\[cuda\]"):
+    with pytest.raises(OptionalDependencyError, match=r"cupy-cuda13x.*ghost-engine\[cuda\]"):
         gpu.require_cupy()
 
 
@@ -52,4 +53,4 @@ def test_cuda_available_is_false_without_a_device(monkeypatch):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     _hide(monkeypatch, "cupy")
-    assert gpu.cuda_available() is False
+    assert devices.cuda_available() is False

@@ -16,14 +16,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ghost_engine.backend.cuda.context import DeviceContext, device_context
 from ghost_engine.backend.cuda.device_ops import DeviceImageOps, DeviceOpsConfig
 from ghost_engine.backend.cuda.kernel_set import kernels_for
 from ghost_engine.backend.cuda.readback import DownloadStage
 from ghost_engine.interfaces import StreamStage
-from ghost_engine.pipeline.runner import PipelineConfig
+
+if TYPE_CHECKING:  # the runner's buffering settings; read, never built here
+    from ghost_engine.pipeline.runner import PipelineConfig
 
 _log = logging.getLogger(__name__)
 

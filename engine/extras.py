@@ -1,4 +1,4 @@
-"""Lazy imports of the optional CUDA packages (`pip install 'ghost-engine[cuda]'`).
+"""Lazy imports of the optional GPU packages (`pip install 'ghost-engine[cuda]'`).
 
 Nothing here imports a GPU package at module import time. Each helper returns the module
 or raises `OptionalDependencyError` saying what to install; `import PyNvVideoCodec`
@@ -23,7 +23,7 @@ def _import(name: str, package: str, purpose: str) -> ModuleType:
 
 def require_cupy() -> ModuleType:
     """The `cupy` module (device arrays for the CUDA backend)."""
-    return _import("cupy", "cupy-cuda12x", "The CUDA backend")
+    return _import("cupy", "cupy-cuda13x", "The CUDA backend")
 
 
 def require_numba_cuda() -> ModuleType:
@@ -45,26 +45,3 @@ def require_nvcodec() -> ModuleType:
             f"could not load it ({exc}). Install the driver, or decode on the CPU "
             f"(--device cpu)."
         ) from exc
-
-
-def cuda_available() -> bool:
-    """True when a CUDA device can actually be used (driver present, one device or more).
-
-    Checked through torch when it has CUDA, else through CuPy (whose device query raises
-    its CUDARuntimeError when there is no driver, which means "no").
-    """
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return True
-    except ImportError:
-        pass
-    try:
-        cupy = importlib.import_module("cupy")
-    except ImportError:
-        return False
-    try:
-        return int(cupy.cuda.runtime.getDeviceCount()) > 0
-    except cupy.cuda.runtime.CUDARuntimeError:
-        return False

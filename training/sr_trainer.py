@@ -25,7 +25,8 @@ from torch.utils.data import DataLoader
 
 from ghost_engine.errors import CheckpointError, UserInputError
 from ghost_engine.networks.checkpoint import read_state_dict
-from ghost_engine.training import checkpoint as ckpt
+from ghost_engine.runtime import devices
+from ghost_engine.training import run_state as ckpt
 from ghost_engine.training.config import to_dict
 from ghost_engine.training.dataset import EpochOrder
 from ghost_engine.training.distributed import DistContext, barrier, init_distributed
@@ -108,7 +109,7 @@ class SRTrainer:
             self._resume(self.out_dir / ckpt.STATE_NAME)
         g, d = self.nets.generator, self.nets.discriminator
         if self.ctx.active:
-            ids = [self.ctx.device.index] if self.ctx.device.type == "cuda" else None
+            ids = devices.device_ids(self.ctx.device)
             g = DistributedDataParallel(g, device_ids=ids, broadcast_buffers=False)
             d = DistributedDataParallel(d, device_ids=ids)
         self.step = SRStep(self.nets, g, d, self.optim, config, self.ctx)
@@ -166,8 +167,7 @@ class SRTrainer:
 
     def _export(self, tag: str) -> None:
         for net, name in ((self.nets.generator, "G"), (self.nets.discriminator, "D")):
-            weights = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-            ckpt.write_atomic(self.out_dir / f"{tag}_net_{name}.pth", weights)
+            ckpt.write_weights(self.out_dir / f"{tag}_net_{name}.pth", net)
 
     def save(self, tag: str | None = None) -> None:
         """Resume point and official-layout weights (`latest`, and `tag`), main process."""
@@ -185,7 +185,7 @@ class SRTrainer:
             self.dataset,
             batch_sampler=list(self.order.batches(epoch, first_step)),
             num_workers=self.cfg.data.workers,
-            pin_memory=self.ctx.device.type == "cuda",
+            pin_memory=devices.is_gpu(self.ctx.device),
         )
         dev = self.ctx.device
         for batch in loader:

@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader
 
 from ghost_engine.errors import CheckpointError, UserInputError
 from ghost_engine.networks.checkpoint import read_state_dict
-from ghost_engine.training import checkpoint as ckpt
+from ghost_engine.runtime import devices
+from ghost_engine.training import run_state as ckpt
 from ghost_engine.training.config import TrainConfig, to_dict
 from ghost_engine.training.dataset import EpochOrder, PairDataset
 from ghost_engine.training.distributed import DistContext, barrier, init_distributed
@@ -118,7 +119,7 @@ class Trainer:
             self._resume(self.out_dir / ckpt.STATE_NAME)
         g, d = self.nets.generator, self.nets.discriminator
         if self.ctx.active:
-            ids = [self.ctx.device.index] if self.ctx.device.type == "cuda" else None
+            ids = devices.device_ids(self.ctx.device)
             bcast = not config.model.sync_bn
             g = DistributedDataParallel(g, device_ids=ids, broadcast_buffers=bcast)
             d = DistributedDataParallel(d, device_ids=ids)
@@ -189,11 +190,9 @@ class Trainer:
         if self.ctx.main:
             state = self.state()
             ckpt.save_state(self.out_dir, state)
-            ckpt.export_weights(
-                self.out_dir, self.nets.generator, self.nets.discriminator, "latest"
-            )
-            if tag:
-                ckpt.export_weights(self.out_dir, self.nets.generator, self.nets.discriminator, tag)
+            for name in ("latest", tag) if tag else ("latest",):
+                ckpt.write_weights(self.out_dir / f"G_{name}.pth", self.nets.generator)
+                ckpt.write_weights(self.out_dir / f"D_{name}.pth", self.nets.discriminator)
         barrier(self.ctx)
 
     # --- loop -----------------------------------------------------------------------------
@@ -203,7 +202,7 @@ class Trainer:
             self.dataset,
             batch_sampler=list(self.order.batches(epoch, first_step)),
             num_workers=self.cfg.data.workers,
-            pin_memory=self.ctx.device.type == "cuda",
+            pin_memory=devices.is_gpu(self.ctx.device),
         )
         dev = self.ctx.device
         for batch in loader:

@@ -106,18 +106,9 @@ class ScaledAEINet(nn.Module):
         super().__init__()
         levels = int(round(math.log2(image_size)))
         if 2**levels != image_size or levels < 4:
-            raise UserInputError(
-                f"image_size must be a power of two >= 16, got {image_size}",
-                option="model.image_size",
-                value=image_size,
-            )
+            raise UserInputError(f"image_size must be a power of two >= 16, got {image_size}")
         if backbone not in BACKBONES:
-            raise UserInputError(
-                f"backbone must be 'unet' or 'linknet', got {backbone!r}",
-                option="model.backbone",
-                value=backbone,
-                allowed=BACKBONES,
-            )
+            raise UserInputError(f"backbone must be 'unet' or 'linknet', got {backbone!r}")
         self.backbone, self.num_blocks, self.image_size = backbone, num_blocks, image_size
         enc = [min(base_channels * 2**i, max_channels) for i in range(levels - 1)]
         self.encoder = _ScaledEncoder(enc, backbone)

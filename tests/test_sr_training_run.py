@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from test_training_run import one_torch_thread  # noqa: F401 - autouse: one thread here too
 
 from ghost_engine.commands.train_sr import sr
 from ghost_engine.errors import CheckpointError, UserInputError
@@ -43,14 +44,6 @@ def _config(media: Path, out: Path, **changes) -> SRTrainConfig:
     return dataclasses.replace(
         cfg, data=data, out_dir=str(out), batch_size=4, tensorboard=False, **changes
     )
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.slow  # 5-8 s: network construction and three steps

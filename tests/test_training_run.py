@@ -28,7 +28,8 @@ TERMS = ("adv", "attr", "id", "rec", "eyes", "loss_g", "loss_d")
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
+def one_torch_thread():
+    """Training tests compute on one thread (set back after); the renovation tests too."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -11,6 +11,7 @@ below, then `--set section.key=value`; the result is saved with every checkpoint
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,36 +32,27 @@ def train() -> None:
     """Prepare face data and train the GHOST networks (two-stage swap training)."""
 
 
+def _counted(
+    flag: str, low: int, high: int | None, default: int, text: str | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A whole-number option in [low, high] (no top for None) that shows its default."""
+    return click.option(
+        flag, type=click.IntRange(low, high), default=default, show_default=True, help=text
+    )
+
+
 @train.command("prepare")
 @click.argument("src", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("out", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--workers", type=click.IntRange(1, 256), default=4, show_default=True)
-@click.option(
-    "--min-side",
-    type=click.IntRange(0),
-    default=250,
-    show_default=True,
-    help="Drop photos whose shorter side is below this many pixels.",
-)
+@_counted("--workers", 1, 256, 4)
+@_counted("--min-side", 0, None, 250, "Drop photos whose shorter side is below this many pixels.")
 @click.option(
     "--aligned",
     is_flag=True,
     help="Inputs are already GHOST 224 crops: skip detection and the size rule.",
 )
-@click.option(
-    "--upsample",
-    type=click.IntRange(0, 3),
-    default=0,
-    show_default=True,
-    help="dlib HOG upsampling (finds smaller faces, slower).",
-)
-@click.option(
-    "--max-side",
-    type=click.IntRange(64),
-    default=1024,
-    show_default=True,
-    help="Detect on a copy downscaled to this longest side.",
-)
+@_counted("--upsample", 0, 3, 0, "dlib HOG upsampling (finds smaller faces, slower).")
+@_counted("--max-side", 64, None, 1024, "Detect on a copy downscaled to this longest side.")
 def prepare(
     src: Path, out: Path, workers: int, min_side: int, aligned: bool, upsample: int, max_side: int
 ) -> None:

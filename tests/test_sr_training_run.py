@@ -17,10 +17,12 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from test_training_run import one_torch_thread  # noqa: F401 - autouse: one thread here too
 
 from ghost_engine.commands.train_sr import sr
 from ghost_engine.errors import CheckpointError, UserInputError
 from ghost_engine.networks.lipspade import LIPSPADEConfig, LIPSPADEGenerator
+from ghost_engine.training.adversarial_step import adam_optimisers
 from ghost_engine.training.degradations import DegradationConfig, degrade
 from ghost_engine.training.distributed import DistContext
 from ghost_engine.training.sr_config import SROptimConfig, SRTrainConfig, sr_preset
@@ -31,8 +33,9 @@ from ghost_engine.training.sr_networks import (
     load_vgg19,
     perceptual_network,
 )
+from ghost_engine.training.sr_recipe import SRRecipe
 from ghost_engine.training.sr_step import LOSS_NAMES, SRStep
-from ghost_engine.training.sr_trainer import SRTrainer, make_optimisers
+from ghost_engine.training.train_loop import TrainingLoop
 
 
 def _config(media: Path, out: Path, **changes) -> SRTrainConfig:
@@ -43,17 +46,11 @@ def _config(media: Path, out: Path, **changes) -> SRTrainConfig:
     )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.slow  # 5-8 s: network construction and three steps
 def test_a_few_steps_on_real_faces_have_finite_losses_and_official_keys(media, tmp_path):
-    summary = SRTrainer(_config(media, tmp_path, max_steps=3, image_every=3, log_every=1)).run()
+    summary = TrainingLoop(
+        SRRecipe(_config(media, tmp_path, max_steps=3, image_every=3, log_every=1))
+    ).run()
     assert summary.global_step == 3 and len(summary.history) == 3
     for values in summary.history:
         for name in LOSS_NAMES:
@@ -73,10 +70,10 @@ def test_a_few_steps_on_real_faces_have_finite_losses_and_official_keys(media, t
 
 @pytest.mark.slow  # about 6 s
 def test_resume_continues_bit_for_bit(media, tmp_path) -> None:
-    straight = SRTrainer(_config(media, tmp_path / "a", max_steps=4, save_every=0))
+    straight = TrainingLoop(SRRecipe(_config(media, tmp_path / "a", max_steps=4, save_every=0)))
     straight.run()
-    SRTrainer(_config(media, tmp_path / "b", max_steps=2, save_every=0)).run()
-    resumed = SRTrainer(_config(media, tmp_path / "b", max_steps=4, save_every=0))
+    TrainingLoop(SRRecipe(_config(media, tmp_path / "b", max_steps=2, save_every=0))).run()
+    resumed = TrainingLoop(SRRecipe(_config(media, tmp_path / "b", max_steps=4, save_every=0)))
     assert resumed.resumed_from == 2
     summary = resumed.run()
     assert summary.global_step == 4
@@ -87,11 +84,11 @@ def test_resume_continues_bit_for_bit(media, tmp_path) -> None:
 
 
 def test_resume_refuses_other_model_settings(media, tmp_path) -> None:
-    SRTrainer(_config(media, tmp_path, max_steps=1)).run()
+    TrainingLoop(SRRecipe(_config(media, tmp_path, max_steps=1))).run()
     cfg = _config(media, tmp_path, max_steps=2)
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, ngf=8))
     with pytest.raises(CheckpointError, match="different model settings"):
-        SRTrainer(cfg)
+        TrainingLoop(SRRecipe(cfg))
 
 
 @pytest.mark.slow  # about 40 s on one busy core
@@ -103,9 +100,9 @@ def test_overfitting_one_pair_cuts_the_l1_error_threefold(media) -> None:
     cfg = dataclasses.replace(cfg, optim=SROptimConfig(lr_g=2e-4, lr_d=8e-4))
     nets = build_sr_networks(cfg.model)
     ctx = DistContext()
-    step = SRStep(
-        nets, nets.generator, nets.discriminator, make_optimisers(nets, cfg, ctx.device), cfg, ctx
-    )
+    g, d = nets.generator, nets.discriminator
+    optim = adam_optimisers(g, d, ctx.device, cfg.precision, SRRecipe(cfg).adam())
+    step = SRStep(nets, g, d, optim, cfg, ctx)
     bgr = cv2.imread(str(media / "aligned" / "target2.png"))
     clean = resize_face(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), 64)
     degraded, _ = degrade(clean, DegradationConfig(probability=1.0), np.random.default_rng(0))

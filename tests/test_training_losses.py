@@ -19,6 +19,7 @@ from ghost_engine.training.augment import (
     adjust_saturation,
     color_jitter,
 )
+from ghost_engine.training.run_config import merge, parse_overrides, read_file, to_dict
 from ghost_engine.training.variants import ScaledAEINet
 
 
@@ -154,18 +155,18 @@ def test_stage_presets_and_overrides():
     assert (s1.optim.lr_g, s1.optim.lr_d, s1.optim.betas) == (4e-4, 4e-4, (0.0, 0.999))
     assert (s1.optim.weight_decay, s1.batch_size, s1.epochs) == (1e-4, 16, 12)
     assert s1.data.same_prob == 0.2 and s1.data.jitter == (0.2, 0.2, 0.2, 0.01)
-    cfg = cfgmod.merge(
+    cfg = merge(
         s1,
-        cfgmod.parse_overrides(
+        parse_overrides(
             ["optim.discr_force=false", "optim.scheduler=true", "weights.id=70", "batch_size=8"]
         ),
     )
     assert cfg.optim.scheduler is True and cfg.optim.discr_force is False
     assert cfg.weights.id == 70.0 and cfg.batch_size == 8
-    assert cfgmod.from_dict(cfgmod.to_dict(cfg)) == cfg
+    assert cfgmod.from_dict(to_dict(cfg)) == cfg
     for bad in (["nope=1"], ["batch_size=1.5"], ["optim.scheduler=maybe"], ["precision=fp8"]):
         with pytest.raises(UserInputError):
-            cfgmod.merge(s1, cfgmod.parse_overrides(bad))
+            merge(s1, parse_overrides(bad))
 
 
 def test_config_file_toml(tmp_path):
@@ -173,7 +174,7 @@ def test_config_file_toml(tmp_path):
     path.write_text(
         "batch_size = 32\n[weights]\neyes = 300.0\n[data]\njitter = [0.1, 0.1, 0.1, 0.0]\n"
     )
-    cfg = cfgmod.merge(cfgmod.stage2(), cfgmod.read_file(path))
+    cfg = merge(cfgmod.stage2(), read_file(path))
     assert cfg.batch_size == 32 and cfg.weights.eyes == 300.0 and cfg.weights.id == 70.0
     assert cfg.data.jitter == (0.1, 0.1, 0.1, 0.0)
     assert math.isclose(cfg.optim.lr_g, 4e-4)

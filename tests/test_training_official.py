@@ -13,7 +13,9 @@ import torch
 from ghost_engine.networks.aei_net import AEINet
 from ghost_engine.training import config as cfgmod
 from ghost_engine.training.prepare import PrepareConfig, prepare_dataset
-from ghost_engine.training.trainer import Trainer
+from ghost_engine.training.run_config import merge
+from ghost_engine.training.swap_recipe import SwapRecipe
+from ghost_engine.training.train_loop import TrainingLoop
 
 
 @pytest.mark.slow
@@ -24,7 +26,7 @@ def test_official_networks_stage2_step(media, tmp_path):
         (src / name).mkdir(parents=True)
         cv2.imwrite(str(src / name / "a.png"), cv2.imread(str(media / "aligned" / f"{name}.png")))
     prepare_dataset(src, tmp_path / "data", PrepareConfig(aligned=True, workers=1))
-    cfg = cfgmod.merge(
+    cfg = merge(
         cfgmod.stage2(),
         {
             "model": {"allow_random_frozen": True},
@@ -34,10 +36,10 @@ def test_official_networks_stage2_step(media, tmp_path):
             "tensorboard": False,
         },
     )
-    trainer = Trainer(cfg)
+    trainer = TrainingLoop(SwapRecipe(cfg))
     assert isinstance(trainer.nets.generator, AEINet)  # the official layout itself
     before = trainer.nets.generator.generator.AADBlk8.add_blocks[2].weight.detach().clone()
-    batch = next(trainer._batches(0, 0))
+    batch = next(trainer.batches(0, 0))
     out = trainer.step(batch, cfg.optim.adv_accumulated_init)
     for term in ("adv", "attr", "id", "rec", "eyes", "loss_g", "loss_d"):
         assert math.isfinite(out.losses[term]), term

@@ -19,14 +19,17 @@ from ghost_engine.networks.checkpoint import read_state_dict
 from ghost_engine.training import config as cfgmod
 from ghost_engine.training.dataset import EpochOrder, PairDataset
 from ghost_engine.training.prepare import PrepareConfig, prepare_dataset
-from ghost_engine.training.trainer import Trainer, train
+from ghost_engine.training.run_config import merge
+from ghost_engine.training.swap_recipe import SwapRecipe
+from ghost_engine.training.train_loop import TrainingLoop, train
 from ghost_engine.training.variants import build_generator
 
 TERMS = ("adv", "attr", "id", "rec", "eyes", "loss_g", "loss_d")
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
+def one_torch_thread():
+    """Training tests compute on one thread (set back after); the renovation tests too."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -69,7 +72,7 @@ def _tiny(stage: str, root: Path, out: Path, **changes) -> cfgmod.TrainConfig:
             base.setdefault(key, {}).update(value)
         else:
             base[key] = value
-    return cfgmod.merge(cfgmod.preset(stage, tiny=True), base)
+    return merge(cfgmod.preset(stage, tiny=True), base)
 
 
 def test_dataset_sampling(six_pairs):
@@ -101,7 +104,7 @@ def test_epoch_order_splits_global_batch():
 @pytest.mark.parametrize("stage", ["stage1", "stage2"])
 def test_stage_steps_report_finite_losses(six_pairs, tmp_path, stage):
     cfg = _tiny(stage, six_pairs, tmp_path / stage, max_steps=3)
-    summary = train(cfg)
+    summary = train(SwapRecipe(cfg))
     assert summary.global_step == 3 and len(summary.history) == 3
     for values in summary.history:
         for term in TERMS:
@@ -144,7 +147,7 @@ def test_overfit_one_pair_drops_reconstruction(media, tmp_path):
         image_every=0,
         data={"same_prob": 1.0, "jitter": (0.0, 0.0, 0.0, 0.0)},
     )
-    history = train(cfg).history
+    history = train(SwapRecipe(cfg)).history
     first, last = history[0]["rec"], sum(h["rec"] for h in history[-5:]) / 5
     assert first / last >= 5.0, (first, last)
 
@@ -162,10 +165,10 @@ def test_resume_is_bit_identical(six_pairs, tmp_path):
     # batch 8 -> 3 steps per epoch, so 2 + 3 steps crosses an epoch boundary
     common = {"batch_size": 8, "optim": {"scheduler": True, "scheduler_step": 2}}
     straight = _tiny("stage2", six_pairs, tmp_path / "straight", max_steps=5, **common)
-    train(straight)
+    train(SwapRecipe(straight))
     split = _tiny("stage2", six_pairs, tmp_path / "split", max_steps=2, **common)
-    train(split)
-    resumed = Trainer(cfgmod.merge(split, {"max_steps": 5}))
+    train(SwapRecipe(split))
+    resumed = TrainingLoop(SwapRecipe(merge(split, {"max_steps": 5})))
     assert resumed.resumed_from == 2
     resumed.run()
     a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
@@ -231,11 +234,11 @@ def test_torchrun_two_processes_match_one(six_pairs, tmp_path):
     ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    one_cfg = cfgmod.merge(
+    one_cfg = merge(
         _tiny("stage2", six_pairs, tmp_path / "one", max_steps=3, image_every=0),
         {"data": {"same_prob": 0.5}, "optim": {"eps": 1.0}},
     )
-    start = Trainer(one_cfg)
+    start = TrainingLoop(SwapRecipe(one_cfg))
     initial = {k: v.clone() for k, v in start.nets.generator.state_dict().items()}
     start.run()
     one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
@@ -304,7 +307,7 @@ def test_autocast_precisions_train(six_pairs, tmp_path, precision):
     cfg = _tiny(
         "stage2", six_pairs, tmp_path, max_steps=2, precision=precision, image_every=0, optim=optim
     )
-    trainer = Trainer(cfg)
+    trainer = TrainingLoop(SwapRecipe(cfg))
     before = trainer.nets.generator.encoder.conv1[0].weight.detach().clone()
     summary = trainer.run()
     assert all(math.isfinite(summary.losses[t]) for t in TERMS)

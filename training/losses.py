@@ -22,6 +22,11 @@ import torch.nn.functional as F
 ADV_EPS = 1e-4
 REC_EPS = 1e-6
 
+# A discriminator's output: per scale, the list of its layers' maps (the last is the score).
+Scales = Sequence[Sequence[torch.Tensor]]
+# The mask sum a masked mean divides by: this process's (None), or the global one.
+Count = torch.Tensor | float | None
+
 
 def hinge(x: torch.Tensor, real: bool) -> torch.Tensor:
     """Elementwise hinge: relu(1 - x) when `x` should score real, relu(1 + x) when fake."""
@@ -29,11 +34,7 @@ def hinge(x: torch.Tensor, real: bool) -> torch.Tensor:
 
 
 def masked_mean(
-    values: torch.Tensor,
-    mask: torch.Tensor,
-    eps: float,
-    count: torch.Tensor | float | None = None,
-    world: int = 1,
+    values: torch.Tensor, mask: torch.Tensor, eps: float, count: Count = None, world: int = 1
 ) -> torch.Tensor:
     """sum(values * mask) / (count + eps), times `world` (see the module note)."""
     total = mask.sum() if count is None else count
@@ -45,32 +46,25 @@ def per_sample_mean(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0], -1).mean(dim=1)
 
 
-def _scale_maps(d_out: Sequence[Sequence[torch.Tensor]]) -> list[torch.Tensor]:
-    """The last map of each discriminator scale (the official `di[0]` of `[[map], ...]`)."""
-    return [scale[-1] for scale in d_out]
+def _hinge_per_sample(d_out: Scales, real: bool) -> torch.Tensor:
+    """Per sample, the sum over scales of the mean hinge of each scale's last map (the
+    official `di[0]` of `[[map], ...]`)."""
+    return sum(per_sample_mean(hinge(scale[-1].float(), real)) for scale in d_out)
 
 
 def adversarial_loss(
-    d_fake: Sequence[Sequence[torch.Tensor]],
-    mask: torch.Tensor,
-    count: torch.Tensor | float | None = None,
-    world: int = 1,
+    d_fake: Scales, mask: torch.Tensor, count: Count = None, world: int = 1
 ) -> torch.Tensor:
     """Generator hinge loss over all scales: per sample sum of mean relu(1 - D(Y))."""
-    per_sample = sum(per_sample_mean(hinge(m.float(), real=True)) for m in _scale_maps(d_fake))
-    return masked_mean(per_sample, mask, ADV_EPS, count, world)
+    return masked_mean(_hinge_per_sample(d_fake, real=True), mask, ADV_EPS, count, world)
 
 
 def discriminator_loss(
-    d_fake: Sequence[Sequence[torch.Tensor]],
-    d_real: Sequence[Sequence[torch.Tensor]],
-    mask: torch.Tensor,
-    count: torch.Tensor | float | None = None,
-    world: int = 1,
+    d_fake: Scales, d_real: Scales, mask: torch.Tensor, count: Count = None, world: int = 1
 ) -> torch.Tensor:
     """0.5 * (real hinge on D(Xs) + fake hinge on D(Y)), each summed over scales."""
-    fake = sum(per_sample_mean(hinge(m.float(), real=False)) for m in _scale_maps(d_fake))
-    real = sum(per_sample_mean(hinge(m.float(), real=True)) for m in _scale_maps(d_real))
+    fake = _hinge_per_sample(d_fake, real=False)
+    real = _hinge_per_sample(d_real, real=True)
     return 0.5 * (
         masked_mean(real, mask, ADV_EPS, count, world)
         + masked_mean(fake, mask, ADV_EPS, count, world)
@@ -94,11 +88,7 @@ def identity_loss(z_source: torch.Tensor, z_y: torch.Tensor) -> torch.Tensor:
 
 
 def reconstruction_loss(
-    y: torch.Tensor,
-    xt: torch.Tensor,
-    same: torch.Tensor,
-    count: torch.Tensor | float | None = None,
-    world: int = 1,
+    y: torch.Tensor, xt: torch.Tensor, same: torch.Tensor, count: Count = None, world: int = 1
 ) -> torch.Tensor:
     """0.5 * per-sample MSE(Y, Xt), averaged over same-identity pairs only."""
     per_sample = 0.5 * per_sample_mean((y.float() - xt.float()) ** 2)

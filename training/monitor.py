@@ -58,6 +58,15 @@ def image_grid(
     return np.concatenate(lines, axis=0)
 
 
+def renovation_grid(
+    lq: torch.Tensor, fake: torch.Tensor, hq: torch.Tensor, rows: int = 4
+) -> np.ndarray:
+    """One row per sample: degraded | renovated | clean (each in [0, 1]), RGB uint8."""
+    n = min(rows, fake.shape[0])
+    cols = [to_uint8(t[:n].float() * 2 - 1) for t in (lq, fake, hq)]
+    return np.concatenate([np.concatenate([c[i] for c in cols], axis=1) for i in range(n)])
+
+
 class RunLog:
     """Scalars and images of one run, written by the main process only."""
 

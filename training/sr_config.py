@@ -4,8 +4,8 @@ The defaults follow the renovation network's original recipe (HiFaceGAN on SPADE
 trainer): LIP-SPADE generator with GHOST's published widths, a 2-scale, 4-layer
 conditional PatchGAN with spectral and instance norm, hinge GAN loss, discriminator
 feature matching (weight 10) and VGG19 perceptual loss (weight 10), Adam with the
-two-time-scale rule (G at lr/2, D at 2 lr, betas 0 and 0.9). Files, overrides and the
-saved copy use the face-swap training's helpers (`training.config.merge` & co.).
+two-time-scale rule (G at lr/2, D at 2 lr, betas 0 and 0.9). The run settings, files,
+overrides and the saved copy are every training's (`run_config`).
 """
 
 from __future__ import annotations
@@ -14,14 +14,20 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ghost_engine.errors import UserInputError
-from ghost_engine.training.config import check_run_settings
 from ghost_engine.training.degradations import DegradationConfig
+from ghost_engine.training.run_config import (
+    DataSource,
+    ModelSettings,
+    RunConfig,
+    tiny_model_settings,
+)
 
+# The perceptual loss's network, or none.
 PERCEPTUAL = ("vgg19", "none")
 
 
 @dataclass(frozen=True)
-class SRModelConfig:
+class SRModelConfig(ModelSettings):
     """Network shapes. (ngf 48, spade_hidden 128) is the official generator layout
     (`10_net_G.pth`); anything else gives checkpoints only this project reads.
 
@@ -34,15 +40,10 @@ class SRModelConfig:
 
     ngf: int = 48
     spade_hidden: int = 128
-    image_size: int = 256
-    d_ndf: int = 64
-    d_layers: int = 4
-    d_scales: int = 2
     perceptual: str = "vgg19"
     vgg_weights: str = ""
     vgg_width: int = 1
     allow_random_vgg: bool = False
-    sync_bn: bool = True
 
     @property
     def official_generator(self) -> bool:
@@ -68,65 +69,46 @@ class SROptimConfig:
 
 
 @dataclass(frozen=True)
-class SRDataConfig:
-    """A folder of clean faces (searched recursively), degraded on the fly."""
+class SRDataConfig(DataSource):
+    """A folder of clean faces (`root`, searched recursively), degraded on the fly."""
 
-    root: str = ""
     flip: bool = True
-    workers: int = 4
     degradations: DegradationConfig = field(default_factory=DegradationConfig)
 
 
 @dataclass(frozen=True)
-class SRTrainConfig:
-    """One run. `batch_size` is the global batch, split evenly over processes."""
+class SRTrainConfig(RunConfig):
+    """One renovation-training run (the run settings' defaults: batch 8, 10 epochs)."""
 
+    out_dir: str = "runs/sr"
     model: SRModelConfig = field(default_factory=SRModelConfig)
     data: SRDataConfig = field(default_factory=SRDataConfig)
     optim: SROptimConfig = field(default_factory=SROptimConfig)
     weights: SRLossWeights = field(default_factory=SRLossWeights)
-    batch_size: int = 8
-    epochs: int = 10
-    max_steps: int = 0
-    precision: str = "fp32"
-    init_g: str = ""
-    init_d: str = ""
-    out_dir: str = "runs/sr"
-    resume: bool = True
-    log_every: int = 10
-    image_every: int = 500
-    save_every: int = 2000
-    save_epoch: int = 1
-    tensorboard: bool = True
-    seed: int = 0
-    deterministic: bool = False
-    device: str = "auto"
 
     def __post_init__(self) -> None:
-        check_run_settings(self.precision, self.batch_size, self.epochs, self.max_steps)
+        super().__post_init__()
         if self.model.perceptual not in PERCEPTUAL:
             raise UserInputError(
                 f"model.perceptual must be one of {', '.join(PERCEPTUAL)}, "
-                f"got {self.model.perceptual!r}"
+                f"got {self.model.perceptual!r}",
+                option="model.perceptual",
+                value=self.model.perceptual,
+                allowed=PERCEPTUAL,
             )
         if self.model.image_size % 32:
             raise UserInputError(
-                f"model.image_size must be a multiple of 32, got {self.model.image_size}"
+                f"model.image_size must be a multiple of 32, got {self.model.image_size}",
+                option="model.image_size",
+                value=self.model.image_size,
             )
 
 
 def tiny_model() -> SRModelConfig:
     """A NOT-official, cheap layout for CPU experiments and tests (64x64 faces, narrow
     generator and discriminator, a VGG19 8x narrower with random weights)."""
-    return SRModelConfig(
-        ngf=4,
-        spade_hidden=8,
-        image_size=64,
-        d_ndf=8,
-        d_layers=3,
-        d_scales=2,
-        vgg_width=8,
-        allow_random_vgg=True,
+    return tiny_model_settings(
+        SRModelConfig, ngf=4, spade_hidden=8, d_scales=2, vgg_width=8, allow_random_vgg=True
     )
 
 

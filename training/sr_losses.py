@@ -10,16 +10,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ghost_engine.training.losses import hinge
+from ghost_engine.training.losses import Scales, hinge
 from ghost_engine.training.sr_networks import VGG_LAYER_WEIGHTS
-
-Scales = Sequence[Sequence[torch.Tensor]]
 
 
 def split_pairs(d_out: Scales, n_fake: int) -> tuple[list[list[torch.Tensor]], list[list]]:

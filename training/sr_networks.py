@@ -23,8 +23,9 @@ from torch import nn
 from ghost_engine.errors import CheckpointError, UserInputError
 from ghost_engine.networks.checkpoint import read_state_dict
 from ghost_engine.networks.lipspade import LIPSPADEConfig, LIPSPADEGenerator, ParamFreeBatchNorm
+from ghost_engine.training.distributed import is_distributed
 from ghost_engine.training.sr_config import SRModelConfig
-from ghost_engine.training.sync_bn import global_batch_stats, is_distributed
+from ghost_engine.training.sync_bn import global_batch_stats
 
 log = logging.getLogger(__name__)
 

@@ -3,22 +3,20 @@
 As the original recipe: fake = G(degraded); D sees (degraded, image) pairs, fake and
 real in one batch; G minimises hinge GAN + feature matching + perceptual losses with D
 frozen; then D steps on the detached fake. Images are [0, 1] RGB (the network's range).
-The optimisers, schedulers and grad scalers are the face-swap training's `Optimisers`.
+Optimisers, precision and the update are every adversarial step's (`adversarial_step`).
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from ghost_engine.training import sr_losses as L
-from ghost_engine.training.distributed import DistContext, all_reduce_sum
+from ghost_engine.training.adversarial_step import AdversarialStep, frozen, scaled_update
+from ghost_engine.training.distributed import global_means
 from ghost_engine.training.sr_config import SRTrainConfig
 from ghost_engine.training.sr_networks import SRNetworks
-from ghost_engine.training.step import Optimisers
 
 LOSS_NAMES = ("gan", "feat", "vgg", "loss_g", "d_fake", "d_real", "loss_d", "l1")
 
@@ -31,52 +29,25 @@ class SRStepOutput:
     fake: torch.Tensor
 
 
-def _frozen(module: nn.Module):
-    @contextlib.contextmanager
-    def scope():
-        flags = [p.requires_grad for p in module.parameters()]
-        module.requires_grad_(False)
-        try:
-            yield
-        finally:
-            for p, flag in zip(module.parameters(), flags, strict=True):
-                p.requires_grad_(flag)
-
-    return scope()
+def _pairs(lq: torch.Tensor, image: torch.Tensor, hq: torch.Tensor) -> torch.Tensor:
+    """D's input: (degraded, image) pairs, then (degraded, clean) pairs, on channels."""
+    return torch.cat([torch.cat([lq, image], 1), torch.cat([lq, hq], 1)])
 
 
-class SRStep:
-    """Callable step bound to a run's networks, optimisers and config.
+class SRStep(AdversarialStep):
+    """Callable step bound to a run's networks, optimisers and config; the bare D runs
+    in the generator step, the (maybe wrapped) `d` in the discriminator step."""
 
-    `generator`/`discriminator` may be DistributedDataParallel wrappers of the modules
-    in `nets`: the wrappers run where gradients are reduced, the bare D in the G step.
-    """
-
-    def __init__(
-        self,
-        nets: SRNetworks,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        optim: Optimisers,
-        config: SRTrainConfig,
-        ctx: DistContext,
-    ) -> None:
-        self.nets, self.g, self.d = nets, generator, discriminator
-        self.optim, self.cfg, self.ctx = optim, config, ctx
-        self.autocast_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(config.precision)
-
-    def _autocast(self):
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.ctx.device.type, dtype=self.autocast_dtype)
+    nets: SRNetworks
+    cfg: SRTrainConfig
 
     def _generator_step(self, lq: torch.Tensor, hq: torch.Tensor):
         opt, w = self.optim, self.cfg.weights
         opt.g.zero_grad(set_to_none=True)
-        with self._autocast():
+        with self.autocast():
             fake = self.g(lq)
-            with _frozen(self.nets.discriminator):
-                pairs = torch.cat([torch.cat([lq, fake], 1), torch.cat([lq, hq], 1)])
+            with frozen(self.nets.discriminator):
+                pairs = _pairs(lq, fake, hq)
                 d_fake, d_real = L.split_pairs(self.nets.discriminator(pairs), len(lq))
             terms = {
                 "gan": L.generator_gan_loss(d_fake),
@@ -87,26 +58,17 @@ class SRStep:
         loss = w.gan * terms["gan"] + w.feat * terms["feat"]
         if "vgg" in terms:
             loss = loss + w.vgg * terms["vgg"]
-        opt.scaler_g.scale(loss).backward()
-        opt.scaler_g.step(opt.g)
-        opt.scaler_g.update()
-        if opt.sched_g is not None:
-            opt.sched_g.step()
+        scaled_update(loss, opt.g, opt.scaler_g, opt.sched_g)
         return fake.detach(), terms, loss
 
     def _discriminator_step(self, lq, hq, fake):
         opt = self.optim
         opt.d.zero_grad(set_to_none=True)
-        with self._autocast():
-            pairs = torch.cat([torch.cat([lq, fake], 1), torch.cat([lq, hq], 1)])
-            d_fake, d_real = L.split_pairs(self.d(pairs), len(lq))
+        with self.autocast():
+            d_fake, d_real = L.split_pairs(self.d(_pairs(lq, fake, hq)), len(lq))
             loss_fake, loss_real = L.discriminator_losses(d_fake, d_real)
         loss = loss_fake + loss_real
-        opt.scaler_d.scale(loss).backward()
-        opt.scaler_d.step(opt.d)
-        opt.scaler_d.update()
-        if opt.sched_d is not None:
-            opt.sched_d.step()
+        scaled_update(loss, opt.d, opt.scaler_d, opt.sched_d)
         return loss_fake, loss_real, loss
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> SRStepOutput:
@@ -116,6 +78,4 @@ class SRStep:
         zero = torch.zeros((), device=hq.device)
         values = [terms["gan"], terms["feat"], terms.get("vgg", zero), loss_g]
         values += [d_fake, d_real, loss_d, (fake.float() - hq).abs().mean()]
-        stacked = torch.stack([v.detach().float() for v in values])
-        stacked = all_reduce_sum(stacked, self.ctx) / self.ctx.world
-        return SRStepOutput(dict(zip(LOSS_NAMES, stacked.tolist(), strict=True)), fake)
+        return SRStepOutput(global_means(LOSS_NAMES, values, self.ctx), fake)

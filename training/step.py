@@ -10,7 +10,6 @@ pair is adversarial), which is the default; `adv_diff_only` restricts it to `sam
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,25 +18,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ghost_engine.training import losses
+from ghost_engine.training.adversarial_step import AdversarialStep, frozen, scaled_update
 from ghost_engine.training.config import TrainConfig
-from ghost_engine.training.distributed import DistContext, all_reduce_sum
+from ghost_engine.training.distributed import all_reduce_sum, global_means
 from ghost_engine.training.variants import EYE_POINTS, Networks
 
 IDENTITY_SIZE = 112
 ADV_MOMENTUM, ADV_NEW = 0.98, 0.02  # the official running mean of the adversarial loss
 LOSS_NAMES = ("adv", "attr", "id", "rec", "eyes", "loss_g", "loss_d")
-
-
-@dataclass
-class Optimisers:
-    """Both optimisers with their (optional) schedulers and grad scalers."""
-
-    g: torch.optim.Optimizer
-    d: torch.optim.Optimizer
-    sched_g: torch.optim.lr_scheduler.LRScheduler | None
-    sched_d: torch.optim.lr_scheduler.LRScheduler | None
-    scaler_g: torch.amp.GradScaler
-    scaler_d: torch.amp.GradScaler
 
 
 @dataclass
@@ -72,32 +60,12 @@ def _to_112(x: torch.Tensor) -> torch.Tensor:
     )
 
 
-class GanStep:
-    """Callable training step bound to the networks, optimisers and config of a run.
+class GanStep(AdversarialStep):
+    """Callable training step bound to the networks, optimisers and config of a run;
+    `step(batch, adv_accumulated)` returns the running adversarial loss after it."""
 
-    `generator`/`discriminator` may be DistributedDataParallel wrappers of the modules in
-    `nets`; the step calls the wrappers where gradients must be reduced and the bare
-    modules elsewhere (attributes of Y, D(Y) in the generator step with D frozen).
-    """
-
-    def __init__(
-        self,
-        nets: Networks,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        optim: Optimisers,
-        config: TrainConfig,
-        ctx: DistContext,
-    ) -> None:
-        self.nets, self.g, self.d = nets, generator, discriminator
-        self.optim, self.cfg, self.ctx = optim, config, ctx
-        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(config.precision)
-        self.autocast_dtype = dtype
-
-    def _autocast(self):
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.ctx.device.type, dtype=self.autocast_dtype)
+    nets: Networks
+    cfg: TrainConfig
 
     def _masks(self, same: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(same, diff) masks as floats and their global sums (for masked means)."""
@@ -111,13 +79,8 @@ class GanStep:
     def _generator_losses(self, batch: dict[str, torch.Tensor], z_src, same, diff, counts):
         nets, w = self.nets, self.ctx.world
         y, attr_t = self.g(batch["xt"], z_src)
-        for p in nets.discriminator.parameters():
-            p.requires_grad_(False)
-        try:
+        with frozen(nets.discriminator):
             d_fake = nets.discriminator(y)
-        finally:
-            for p in nets.discriminator.parameters():
-                p.requires_grad_(True)
         terms = {
             "adv": losses.adversarial_loss(d_fake, diff, counts[1], w),
             "attr": losses.attribute_loss(attr_t, nets.generator.get_attr(y)),
@@ -136,29 +99,24 @@ class GanStep:
         opt = self.optim
         opt.d.zero_grad(set_to_none=True)
         n = y.shape[0]
-        with self._autocast():
+        with self.autocast():
             # one forward over fake and real: InstanceNorm is per sample, so this equals two
             # calls, and a DDP-wrapped D sees exactly one forward per backward
             out = self.d(torch.cat([y.detach(), xs]))
         d_fake = [[m[-1][:n]] for m in out]
         d_real = [[m[-1][n:]] for m in out]
         loss_d = losses.discriminator_loss(d_fake, d_real, diff, counts[1], self.ctx.world)
-        opt.scaler_d.scale(loss_d).backward()
         stepped = (not self.cfg.optim.discr_force) or adv_acc < self.cfg.optim.discr_force_threshold
-        if stepped:
-            opt.scaler_d.step(opt.d)
-            opt.scaler_d.update()
-        if opt.sched_d is not None:
-            opt.sched_d.step()
+        scaled_update(loss_d, opt.d, opt.scaler_d, opt.sched_d, step=stepped)
         return loss_d, stepped
 
     def __call__(self, batch: dict[str, torch.Tensor], adv_accumulated: float) -> StepOutput:
         opt, wts = self.optim, self.cfg.weights
-        with torch.no_grad(), self._autocast():
+        with torch.no_grad(), self.autocast():
             z_src = self.nets.identity(_to_112(batch["xs224"])).float()
         same, diff, counts = self._masks(batch["same"])
         opt.g.zero_grad(set_to_none=True)
-        with self._autocast():
+        with self.autocast():
             y, terms, heat_t, heat_y = self._generator_losses(batch, z_src, same, diff, counts)
         loss_g = (
             wts.adv * terms["adv"]
@@ -168,22 +126,14 @@ class GanStep:
         )
         if "eyes" in terms:
             loss_g = loss_g + wts.eyes * terms["eyes"]
-        opt.scaler_g.scale(loss_g).backward()
-        opt.scaler_g.step(opt.g)
-        opt.scaler_g.update()
-        if opt.sched_g is not None:
-            opt.sched_g.step()
+        scaled_update(loss_g, opt.g, opt.scaler_g, opt.sched_g)
         adv_global = all_reduce_sum(terms["adv"], self.ctx).item() / self.ctx.world
         adv_accumulated = adv_accumulated * ADV_MOMENTUM + adv_global * ADV_NEW
         loss_d, stepped = self._d_step(y, batch["xs"], diff, counts, adv_accumulated)
 
         zero = torch.zeros((), device=loss_g.device)
-        values = torch.stack(
-            [terms.get(k, zero).detach().float() for k in LOSS_NAMES[:5]]
-            + [loss_g.detach().float(), loss_d.detach().float()]
-        )
-        values = all_reduce_sum(values, self.ctx) / self.ctx.world
-        reported = dict(zip(LOSS_NAMES, values.tolist(), strict=True))
+        values = [terms.get(k, zero) for k in LOSS_NAMES[:5]] + [loss_g, loss_d]
+        reported = global_means(LOSS_NAMES, values, self.ctx)
         size = batch["xt"].shape[-1]
         return StepOutput(
             losses=reported,

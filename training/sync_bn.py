@@ -13,6 +13,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ghost_engine.training.distributed import is_distributed
+
 
 class _AllReduceSum(torch.autograd.Function):
     """Sum over processes whose gradient is the sum of the processes' gradients."""
@@ -32,11 +34,6 @@ class _AllReduceSum(torch.autograd.Function):
 
 def all_reduce(x: torch.Tensor) -> torch.Tensor:
     return _AllReduceSum.apply(x)
-
-
-def is_distributed() -> bool:
-    """Whether a process group of more than one process is running."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def global_batch_stats(

@@ -20,7 +20,13 @@ from torch import nn
 
 from ghost_engine import networks
 from ghost_engine.errors import UserInputError
-from ghost_engine.networks.aei_net import AADResBlock, AEINet, _conv4x4, _Deconv4x4
+from ghost_engine.networks.aei_net import (
+    BACKBONES,
+    AADResBlock,
+    AEINet,
+    Deconv4x4,
+    conv4x4,
+)
 from ghost_engine.networks.checkpoint import read_state_dict
 from ghost_engine.networks.discriminator import MultiscaleDiscriminator
 from ghost_engine.networks.fill import fill_module
@@ -31,30 +37,22 @@ log = logging.getLogger(__name__)
 EYE_POINTS = (96, 97)  # WFLW pupil landmarks (left, right) used by the eye loss
 
 
-def _down(c_in: int, c_out: int) -> nn.Sequential:
-    return _conv4x4(c_in, c_out)
-
-
-def _Up(c_in: int, c_out: int, concat: bool) -> nn.Module:  # noqa: N802 - a layer factory
-    return _Deconv4x4(c_in, c_out, "unet" if concat else "linknet")
-
-
 class _ScaledEncoder(nn.Module):
     """U-Net/LinkNet attribute encoder with `channels[i]` after the i-th downsampling."""
 
-    def __init__(self, channels: list[int], concat: bool) -> None:
+    def __init__(self, channels: list[int], backbone: str) -> None:
         super().__init__()
         self.depth = len(channels)
         c_prev = 3
         for i, c in enumerate(channels, start=1):
-            setattr(self, f"conv{i}", _down(c_prev, c))
+            setattr(self, f"conv{i}", conv4x4(c_prev, c))
             c_prev = c
-        k = 2 if concat else 1
+        k = 2 if backbone == "unet" else 1
         self.attr_channels = [channels[-1]]
         for j in range(1, self.depth):
             c_in = channels[-1] if j == 1 else k * channels[self.depth - j]
             c_out = channels[self.depth - 1 - j]
-            setattr(self, f"deconv{j}", _Up(c_in, c_out, concat))
+            setattr(self, f"deconv{j}", Deconv4x4(c_in, c_out, backbone))
             self.attr_channels.append(k * c_out)
         self.attr_channels.append(self.attr_channels[-1])
 
@@ -109,24 +107,19 @@ class ScaledAEINet(nn.Module):
         levels = int(round(math.log2(image_size)))
         if 2**levels != image_size or levels < 4:
             raise UserInputError(f"image_size must be a power of two >= 16, got {image_size}")
-        if backbone not in ("unet", "linknet"):
+        if backbone not in BACKBONES:
             raise UserInputError(f"backbone must be 'unet' or 'linknet', got {backbone!r}")
         self.backbone, self.num_blocks, self.image_size = backbone, num_blocks, image_size
         enc = [min(base_channels * 2**i, max_channels) for i in range(levels - 1)]
-        self.encoder = _ScaledEncoder(enc, concat=backbone == "unet")
+        self.encoder = _ScaledEncoder(enc, backbone)
         outs = [min(max_channels, base_channels * 2 ** (levels - k)) for k in range(1, levels)]
         outs.append(3)
         block_io = list(zip([max_channels, *outs[:-1]], outs, strict=True))
         self.generator = _ScaledGenerator(self.encoder.attr_channels, block_io, c_id, num_blocks)
 
-    def forward(
-        self, xt: torch.Tensor, z_id: torch.Tensor
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        attr = self.encoder(xt)
-        return self.generator(attr, z_id), attr
-
-    def get_attr(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return self.encoder(x)
+    # The same maths as the official network over `encoder` and `generator`.
+    forward = AEINet.forward
+    get_attr = AEINet.get_attr
 
 
 class TinyIdentity(nn.Module):

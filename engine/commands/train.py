@@ -11,13 +11,20 @@ below, then `--set section.key=value`; the result is saved with every checkpoint
 
 from __future__ import annotations
 
-import json
-import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
+from ghost_engine.commands.train_options import (
+    print_config,
+    resolve_config,
+    run_training,
+    train_options,
+)
 from ghost_engine.errors import UserInputError
+from ghost_engine.training.config import PRESETS
 
 
 @click.group("train")
@@ -25,36 +32,27 @@ def train() -> None:
     """Prepare face data and train the GHOST networks (two-stage swap training)."""
 
 
+def _counted(
+    flag: str, low: int, high: int | None, default: int, text: str | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A whole-number option in [low, high] (no top for None) that shows its default."""
+    return click.option(
+        flag, type=click.IntRange(low, high), default=default, show_default=True, help=text
+    )
+
+
 @train.command("prepare")
 @click.argument("src", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("out", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--workers", type=click.IntRange(1, 256), default=4, show_default=True)
-@click.option(
-    "--min-side",
-    type=click.IntRange(0),
-    default=250,
-    show_default=True,
-    help="Drop photos whose shorter side is below this many pixels.",
-)
+@_counted("--workers", 1, 256, 4)
+@_counted("--min-side", 0, None, 250, "Drop photos whose shorter side is below this many pixels.")
 @click.option(
     "--aligned",
     is_flag=True,
     help="Inputs are already GHOST 224 crops: skip detection and the size rule.",
 )
-@click.option(
-    "--upsample",
-    type=click.IntRange(0, 3),
-    default=0,
-    show_default=True,
-    help="dlib HOG upsampling (finds smaller faces, slower).",
-)
-@click.option(
-    "--max-side",
-    type=click.IntRange(64),
-    default=1024,
-    show_default=True,
-    help="Detect on a copy downscaled to this longest side.",
-)
+@_counted("--upsample", 0, 3, 0, "dlib HOG upsampling (finds smaller faces, slower).")
+@_counted("--max-side", 64, None, 1024, "Detect on a copy downscaled to this longest side.")
 def prepare(
     src: Path, out: Path, workers: int, min_side: int, aligned: bool, upsample: int, max_side: int
 ) -> None:
@@ -77,113 +75,47 @@ def prepare(
     )
 
 
-def _flag_overrides(**flags: object) -> dict:
-    """Explicit CLI flags as a nested override dict (None = not given)."""
-    table = {
-        "data": ("data", "root"),
-        "out": (None, "out_dir"),
-        "init_g": (None, "init_g"),
-        "init_d": (None, "init_d"),
-        "arcface": ("model", "identity_weights"),
-        "fan": ("model", "landmark_weights"),
-        "batch_size": (None, "batch_size"),
-        "epochs": (None, "epochs"),
-        "max_steps": (None, "max_steps"),
-        "precision": (None, "precision"),
-        "workers": ("data", "workers"),
-        "device": (None, "device"),
-        "resume": (None, "resume"),
-    }
-    out: dict = {}
-    for name, value in flags.items():
-        if value is None:
-            continue
-        section, key = table[name]
-        node = out.setdefault(section, {}) if section else out
-        node[key] = str(value) if isinstance(value, Path) else value
-    return out
+# the swap command's own flags -> (section, setting)
+SWAP_SETTINGS: dict[str, tuple[str | None, str]] = {
+    "arcface": ("model", "identity_weights"),
+    "fan": ("model", "landmark_weights"),
+}
 
 
 @train.command("swap")
 @click.option(
     "--stage",
-    type=click.Choice(["1", "2"]),
+    type=click.Choice([name.removeprefix("stage") for name in PRESETS]),
     default="1",
     show_default=True,
     help="Paper stage: 1 (no eye loss) or 2 (id 70, eye 1200; set --init-g/-d).",
 )
-@click.option(
-    "--tiny",
-    is_flag=True,
-    help="Tiny NOT-official networks with random frozen helpers (CPU dry runs).",
-)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="TOML or JSON file of settings over the stage preset.",
-)
-@click.option("--data", type=click.Path(path_type=Path), help="Prepared dataset folder.")
-@click.option("--out", type=click.Path(path_type=Path), help="Run folder (checkpoints, logs).")
-@click.option("--init-g", type=click.Path(path_type=Path), help="Start G from these weights.")
-@click.option("--init-d", type=click.Path(path_type=Path), help="Start D from these weights.")
 @click.option("--arcface", type=click.Path(path_type=Path), help="ArcFace iresnet100 weights.")
 @click.option("--fan", type=click.Path(path_type=Path), help="FAN WFLW_4HG weights (stage 2).")
-@click.option("--batch-size", type=click.IntRange(1), help="Global batch (paper: 16).")
-@click.option("--epochs", type=click.IntRange(1))
-@click.option("--max-steps", type=click.IntRange(0), help="Stop after this many steps.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]))
-@click.option("--workers", type=click.IntRange(0), help="Data loader workers per process.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--resume/--no-resume", default=None, help="Continue from OUT/training.pt.")
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Any setting, e.g. --set optim.discr_force=true --set weights.id=70.",
+@train_options(
+    tiny="Tiny NOT-official networks with random frozen helpers (CPU dry runs).",
+    preset="the stage preset",
+    data="Prepared dataset folder.",
+    batch="Global batch (paper: 16).",
+    example="--set optim.discr_force=true --set weights.id=70",
 )
-@click.option("--print-config", is_flag=True, help="Print the resolved config and exit.")
-def swap(
-    stage: str,
-    tiny: bool,
-    config_file: Path | None,
-    overrides: tuple[str, ...],
-    print_config: bool,
-    **flags: object,
-) -> None:
+def swap(stage: str, **options: Any) -> None:
     """Train the AEI-Net face-swap generator and its discriminator (GHOST losses)."""
-    from ghost_engine.training import config as cfgmod
+    from ghost_engine.training.config import preset
+    from ghost_engine.training.swap_recipe import SwapRecipe
 
-    cfg = cfgmod.preset(f"stage{stage}", tiny=tiny)
-    if config_file is not None:
-        cfg = cfgmod.merge(cfg, cfgmod.read_file(config_file))
-    cfg = cfgmod.merge(cfg, _flag_overrides(**flags))
-    cfg = cfgmod.merge(cfg, cfgmod.parse_overrides(overrides))
-    if print_config:
-        click.echo(json.dumps(cfgmod.to_dict(cfg), indent=2))
+    tiny = options["tiny"]
+    cfg = resolve_config(preset(f"stage{stage}", tiny=tiny), options, SWAP_SETTINGS)
+    if options["print_config"]:
+        print_config(cfg)
         return
     if cfg.stage == "stage2" and not (cfg.init_g and cfg.init_d) and not tiny:
         raise UserInputError(
             "stage 2 starts from stage 1's weights: pass --init-g and --init-d "
-            "(e.g. runs/stage1/G_latest.pth and D_latest.pth)"
+            "(e.g. runs/stage1/G_latest.pth and D_latest.pth)",
+            option="--init-g",
         )
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from ghost_engine.training.distributed import shutdown
-    from ghost_engine.training.trainer import Trainer
-
-    trainer = Trainer(cfg)
-    try:
-        summary = trainer.run()
-    finally:
-        shutdown(trainer.ctx)
-    if trainer.ctx.main:
-        last = ", ".join(
-            f"{k} {summary.losses[k]:.4g}"
-            for k in ("loss_g", "loss_d", "rec")
-            if k in summary.losses
-        )
-        click.echo(f"trained to step {summary.global_step} ({last}); weights in {summary.out_dir}")
+    run_training(SwapRecipe(cfg))
 
 
 def _register_sr() -> None:

@@ -14,7 +14,7 @@ from torch import nn
 BACKBONES = ("unet", "linknet")
 
 
-def _conv4x4(c_in: int, c_out: int) -> nn.Sequential:
+def conv4x4(c_in: int, c_out: int) -> nn.Sequential:
     """Stride-2 downsampling conv + BatchNorm + LeakyReLU(0.1) (keys `N.0`, `N.1`)."""
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, kernel_size=4, stride=2, padding=1, bias=False),
@@ -23,7 +23,7 @@ def _conv4x4(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-class _Deconv4x4(nn.Module):
+class Deconv4x4(nn.Module):
     """Stride-2 upsampling deconv + BN + LeakyReLU, then skip: concat (U-Net) or add (LinkNet)."""
 
     def __init__(self, c_in: int, c_out: int, backbone: str) -> None:
@@ -50,21 +50,21 @@ class MLAttrEncoder(nn.Module):
         if backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
         self.backbone = backbone
-        self.conv1 = _conv4x4(3, 32)
-        self.conv2 = _conv4x4(32, 64)
-        self.conv3 = _conv4x4(64, 128)
-        self.conv4 = _conv4x4(128, 256)
-        self.conv5 = _conv4x4(256, 512)
-        self.conv6 = _conv4x4(512, 1024)
-        self.conv7 = _conv4x4(1024, 1024)
+        self.conv1 = conv4x4(3, 32)
+        self.conv2 = conv4x4(32, 64)
+        self.conv3 = conv4x4(64, 128)
+        self.conv4 = conv4x4(128, 256)
+        self.conv5 = conv4x4(256, 512)
+        self.conv6 = conv4x4(512, 1024)
+        self.conv7 = conv4x4(1024, 1024)
         # U-Net concatenates the skip, so every deconv after the first sees twice the channels.
         k = 2 if backbone == "unet" else 1
-        self.deconv1 = _Deconv4x4(1024, 1024, backbone)
-        self.deconv2 = _Deconv4x4(1024 * k, 512, backbone)
-        self.deconv3 = _Deconv4x4(512 * k, 256, backbone)
-        self.deconv4 = _Deconv4x4(256 * k, 128, backbone)
-        self.deconv5 = _Deconv4x4(128 * k, 64, backbone)
-        self.deconv6 = _Deconv4x4(64 * k, 32, backbone)
+        self.deconv1 = Deconv4x4(1024, 1024, backbone)
+        self.deconv2 = Deconv4x4(1024 * k, 512, backbone)
+        self.deconv3 = Deconv4x4(512 * k, 256, backbone)
+        self.deconv4 = Deconv4x4(256 * k, 128, backbone)
+        self.deconv5 = Deconv4x4(128 * k, 64, backbone)
+        self.deconv6 = Deconv4x4(64 * k, 32, backbone)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         feat1 = self.conv1(x)

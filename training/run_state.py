@@ -1,11 +1,11 @@
-"""Training checkpoints that resume exactly, written atomically, plus official-layout weights.
+"""A training run's state on disk: the resume point and bare weight files, written atomically.
 
 `training.pt` holds everything a run needs to continue bit for bit: G and D weights,
-both optimisers, schedulers and grad scalers, the RNG states, the data position, the
-accumulated adversarial loss and the resolved config. It contains only tensors and plain
-Python values, so it loads with `weights_only=True` (no code runs on load).
-`G_latest.pth`/`D_latest.pth` (and per-epoch copies) are bare state dicts in the
-official key layout, loadable by `ghost_engine.networks.load` and by the official code.
+both optimisers, schedulers and grad scalers, every RNG state, the data position (with
+whatever the recipe carries between steps) and the resolved config. It contains only
+tensors and plain Python values, so it loads with `weights_only=True` (no code runs on
+load). Weight files are bare state dicts on the CPU, in the network's own key layout
+(the official one for the official networks); the recipes name them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ghost_engine.errors import CheckpointError
+from ghost_engine.runtime import devices
 
 STATE_NAME = "training.pt"
 
@@ -43,7 +44,8 @@ def write_atomic(path: Path, obj: Any) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    """Every RNG a run touches, as tensors and plain values."""
+    """Every RNG a run touches, as tensors and plain values (the GPUs' under `devices.CUDA`,
+    where there are GPUs)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
@@ -51,22 +53,24 @@ def rng_state() -> dict[str, Any]:
         "python": list(random.getstate()[1]) + [random.getstate()[0]],
         "python_gauss": random.getstate()[2],
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    gpu = devices.gpu_rng_state()
+    if gpu is not None:
+        state[devices.CUDA] = gpu
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what `rng_state` gave (GPU states are ignored where there is no GPU now)."""
     torch.set_rng_state(state["torch"])
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     py = state["python"]
     random.setstate((py[-1], tuple(py[:-1]), state["python_gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    devices.set_gpu_rng_state(state.get(devices.CUDA))
 
 
 def save_state(out_dir: Path, state: dict[str, Any]) -> Path:
+    """Write `state` as the run's resume point (`out_dir/training.pt`), atomically."""
     path = out_dir / STATE_NAME
     write_atomic(path, state)
     return path
@@ -79,15 +83,12 @@ def load_state(path: Path) -> dict[str, Any]:
     except Exception as exc:  # torch raises many kinds; report them all as one
         raise CheckpointError(
             f"{path}: cannot read the training state ({str(exc).splitlines()[0]}); "
-            "delete it to start over or pass resume=false"
+            "delete it to start over or pass resume=false",
+            path=path,
         ) from exc
 
 
-def export_weights(
-    out_dir: Path, generator: torch.nn.Module, discriminator: torch.nn.Module, tag: str
-) -> tuple[Path, Path]:
-    """G_<tag>.pth and D_<tag>.pth: bare state dicts in the official layout."""
-    g_path, d_path = out_dir / f"G_{tag}.pth", out_dir / f"D_{tag}.pth"
-    write_atomic(g_path, {k: v.detach().cpu() for k, v in generator.state_dict().items()})
-    write_atomic(d_path, {k: v.detach().cpu() for k, v in discriminator.state_dict().items()})
-    return g_path, d_path
+def write_weights(path: Path, module: torch.nn.Module) -> Path:
+    """`module`'s state dict, detached and on the CPU, as a bare weight file at `path`."""
+    write_atomic(path, {k: v.detach().cpu() for k, v in module.state_dict().items()})
+    return path

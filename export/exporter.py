@@ -137,7 +137,7 @@ def export_model(req: ExportRequest) -> ExportResult:
     """Run one export end to end; raises ExportError when a check fails."""
     spec = export_spec(req.model)
     if req.fmt == "tensorrt":
-        from ghost_engine.export.tensorrt_env import import_tensorrt
+        from ghost_engine.runtime.tensorrt import import_tensorrt
 
         import_tensorrt()  # fail before minutes of ONNX work, not after
     src = resolve_source(

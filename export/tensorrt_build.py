@@ -21,9 +21,9 @@ from ghost_engine.export.tensorrt_env import (
     GpuIdentity,
     cuda_device_identity,
     engine_filename,
-    import_tensorrt,
     timing_cache_path,
 )
+from ghost_engine.runtime.tensorrt import import_tensorrt
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 GIB = 1 << 30

@@ -27,7 +27,8 @@ def _default_video() -> Path:
     path = media_dir() / "videos" / "nggyup.mp4"
     if not path.is_file():
         raise UserInputError(
-            f"no VIDEO given and the reference clip {path} is absent; name a video with a face"
+            f"no VIDEO given and the reference clip {path} is absent; name a video with a face",
+            path=path,
         )
     return path
 

@@ -121,7 +121,9 @@ def download(
     if not wanted:
         raise UserInputError(
             f"name the models to download, or use --all or --pack {DEFAULT_PACK} "
-            f"(packs: {', '.join(sorted(store.manifest.packs))})"
+            f"(packs: {', '.join(sorted(store.manifest.packs))})",
+            option="--pack",
+            allowed=sorted(store.manifest.packs),
         )
     wanted = list(dict.fromkeys(wanted))
     paths = store.download(wanted, force=force)
@@ -156,7 +158,8 @@ def verify(names: tuple[str, ...], models_dir: Path | None, manifest: Path | Non
     if failed:
         raise CheckpointError(
             f"{len(failed)} of {len(targets)} model files failed verification "
-            f"({', '.join(failed)}); get them again with: {store.fix_command(failed)}"
+            f"({', '.join(failed)}); get them again with: {store.fix_command(failed)}",
+            path=store.root,
         )
 
 
@@ -185,5 +188,6 @@ def import_(source: Path, force: bool, models_dir: Path | None, manifest: Path |
     if report.failed:
         raise CheckpointError(
             f"{len(report.failed)} files from {source} were not imported "
-            f"({', '.join(report.failed)}); see the messages above"
+            f"({', '.join(report.failed)}); see the messages above",
+            path=source,
         )

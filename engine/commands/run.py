@@ -27,16 +27,18 @@ from ghost_engine.errors import UserInputError
 _RUN_FIELDS = ("smoothing", "batch_size", "debug_overlay", "generator_engine")
 
 
-def parse_time(text: str | None) -> float | None:
-    """Seconds from `12.5`, `1:02.5` or `0:01:02.5` (ffmpeg's forms)."""
+def parse_time(text: str | None, option: str | None = None) -> float | None:
+    """Seconds from `12.5`, `1:02.5` or `0:01:02.5` (ffmpeg's forms); `option` is the flag
+    the text came from, for the error's fields."""
     if text is None:
         return None
+    message = f"cannot read time '{text}': use seconds or [HH:]MM:SS"
     try:
         parts = [float(p) for p in text.strip().split(":")]
     except ValueError as exc:
-        raise UserInputError(f"cannot read time '{text}': use seconds or [HH:]MM:SS") from exc
+        raise UserInputError(message, option=option, value=text) from exc
     if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts):
-        raise UserInputError(f"cannot read time '{text}': use seconds or [HH:]MM:SS")
+        raise UserInputError(message, option=option, value=text)
     seconds = 0.0
     for part in parts:
         seconds = seconds * 60 + part
@@ -100,7 +102,10 @@ def run(**opts) -> None:
     encode = EncodeSettings(
         codec=opts["codec"], crf=opts["crf"], preset=opts["preset"], pix_fmt=opts["pix_fmt"]
     )
-    times = {"start_s": parse_time(opts["start"]), "end_s": parse_time(opts["end"])}
+    times = {
+        "start_s": parse_time(opts["start"], "--start"),
+        "end_s": parse_time(opts["end"], "--end"),
+    }
     segment_s = opts["segment_seconds"]
     check_inputs(opts["target"], opts["output"], encode=encode, segment_s=segment_s, **times)
     config = make_config(**swap_config_fields(opts), **{name: opts[name] for name in _RUN_FIELDS})

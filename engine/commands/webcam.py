@@ -33,10 +33,18 @@ def parse_resolution(text: str | None) -> tuple[int, int] | None:
         return None
     match = _RESOLUTION.match(text)
     if not match:
-        raise UserInputError(f"cannot read resolution {text!r}; use WIDTHxHEIGHT, e.g. 1280x720")
+        raise UserInputError(
+            f"cannot read resolution {text!r}; use WIDTHxHEIGHT, e.g. 1280x720",
+            option="--resolution",
+            value=text,
+        )
     width, height = int(match.group(1)), int(match.group(2))
     if width % 2 or height % 2:
-        raise UserInputError(f"resolution {width}x{height} must have an even width and height")
+        raise UserInputError(
+            f"resolution {width}x{height} must have an even width and height",
+            option="--resolution",
+            value=text,
+        )
     return width, height
 
 
@@ -118,7 +126,7 @@ def webcam(**opts) -> None:
     size = parse_resolution(opts["resolution"])
     sources = parse_sources(opts["sources"])
     if not sources or any(not person for person in sources):
-        raise UserInputError("give at least one source photo (-s/--source IMG)")
+        raise UserInputError("give at least one source photo (-s/--source IMG)", option="--source")
     config = _config(opts)
     loop = LoopConfig(
         hold_frames=opts["hold_frames"],

@@ -1,13 +1,16 @@
 """Every set of allowed values, defined once.
 
-Configs validate against these tuples and the command line offers them, so adding a
-choice is one edit and the CLI, the configs and their error messages cannot disagree.
-Only names live here (nothing is imported but the device list), so a command can build
-its options without loading the engine. The order of a tuple is the order users see.
+Configs validate against these tuples (with `check_choice`) and the command line offers
+them, so adding a choice is one edit and the CLI, the configs and their error messages
+cannot disagree. Only names live here (the devices and the inference runtimes that exist
+are the runtime package's, re-exported), so a command can build its options without
+loading the engine. The order of a tuple is the order users see.
 """
 
 from __future__ import annotations
 
+from ghost_engine.errors import UserInputError
+from ghost_engine.runtime.defaults import RUNTIME_NAMES
 from ghost_engine.runtime.devices import DEVICES, TRAIN_DEVICES
 
 __all__ = [
@@ -33,9 +36,18 @@ __all__ = [
     "TRAIN_DEVICES",
     "TRT_TYPINGS",
     "WEBCAM_OUTPUTS",
+    "check_choice",
     "enhance_mode_flag",
     "enhance_mode_from_flag",
 ]
+
+
+def check_choice(option: str, value: object, allowed: tuple, message: str) -> None:
+    """Refuse `value` unless it is one of `allowed`: a UserInputError with `message` (which
+    names the choices) and the option, the value and the choices as its fields."""
+    if value not in allowed:
+        raise UserInputError(message, option=option, value=value, allowed=allowed)
+
 
 # -- the face swap (SwapConfig; the options `run` and `webcam` share) -------------------
 GENERATORS = ("ghost", "random", "passthrough")
@@ -81,4 +93,4 @@ WEBCAM_OUTPUTS = ("window", "virtual-camera", "none")  # besides a video file or
 STREAM_SCHEMES = ("rtsp", "rtmp", "srt", "udp")
 
 # -- benchmarks (`ghost-engine bench`) -----------------------------------------------------
-BENCH_RUNTIMES = ("torch", "onnxruntime", "tensorrt")  # generator sweep: TensorRT too
+BENCH_RUNTIMES = RUNTIME_NAMES  # the generator sweep can time every runtime there is

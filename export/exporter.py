@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from ghost_engine.choices import EXPORT_FORMATS, EXPORT_PRECISIONS, SR_BN_MODES
+from ghost_engine.choices import EXPORT_FORMATS, EXPORT_PRECISIONS, SR_BN_MODES, check_choice
 from ghost_engine.errors import OutputError, UserInputError
 from ghost_engine.export.metadata import export_metadata, set_metadata
 from ghost_engine.export.onnx_checks import check_onnx
@@ -26,8 +26,6 @@ from ghost_engine.networks.checkpoint import sha256_file
 from ghost_engine.runtime.onnx_model import OnnxModel
 
 log = logging.getLogger(__name__)
-FORMATS = EXPORT_FORMATS
-BN_MODES = SR_BN_MODES
 
 
 @dataclass(frozen=True)
@@ -50,19 +48,12 @@ class ExportRequest:
     force: bool = False
 
     def __post_init__(self) -> None:
-        for option, value, allowed in (
-            ("--format", self.fmt, EXPORT_FORMATS),
-            ("--precision", self.precision, EXPORT_PRECISIONS),
-            ("--bn-mode", self.bn_mode, SR_BN_MODES),
+        for what, option, value, allowed in (
+            ("format", "--format", self.fmt, EXPORT_FORMATS),
+            ("precision", "--precision", self.precision, EXPORT_PRECISIONS),
+            ("bn mode", "--bn-mode", self.bn_mode, SR_BN_MODES),
         ):
-            if value not in allowed:
-                what = option.removeprefix("--").replace("-", " ")
-                raise UserInputError(
-                    f"{what} {value!r}: choose one of {allowed}",
-                    option=option,
-                    value=value,
-                    allowed=allowed,
-                )
+            check_choice(option, value, allowed, f"{what} {value!r}: choose one of {allowed}")
         if self.fmt == "onnx" and self.precision == "bf16":
             raise UserInputError(
                 "bf16 ONNX is not exported (opset 17 has no bf16 convolution and ONNX Runtime "

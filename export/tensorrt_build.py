@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from ghost_engine.choices import EXPORT_PRECISIONS, TRT_TYPINGS
+from ghost_engine.choices import EXPORT_PRECISIONS, TRT_TYPINGS, check_choice
 from ghost_engine.errors import ExportError, UserInputError
 from ghost_engine.export.profile import BatchProfile
 from ghost_engine.export.specs import ExportSpec
@@ -26,7 +26,6 @@ from ghost_engine.export.tensorrt_env import (
 )
 from ghost_engine.runtime.tensorrt import import_tensorrt
 
-PRECISIONS = EXPORT_PRECISIONS
 GIB = 1 << 30
 
 
@@ -41,20 +40,10 @@ class TrtBuildConfig:
     force: bool = False
 
     def __post_init__(self) -> None:
-        if self.precision not in EXPORT_PRECISIONS:
-            raise UserInputError(
-                f"precision {self.precision!r}: choose one of {EXPORT_PRECISIONS}",
-                option="--precision",
-                value=self.precision,
-                allowed=EXPORT_PRECISIONS,
-            )
-        if self.typing not in TRT_TYPINGS:
-            raise UserInputError(
-                f"typing {self.typing!r}: choose 'strong' or 'weak'",
-                option="--typing",
-                value=self.typing,
-                allowed=TRT_TYPINGS,
-            )
+        message = f"precision {self.precision!r}: choose one of {EXPORT_PRECISIONS}"
+        check_choice("--precision", self.precision, EXPORT_PRECISIONS, message)
+        message = f"typing {self.typing!r}: choose 'strong' or 'weak'"
+        check_choice("--typing", self.typing, TRT_TYPINGS, message)
         if self.precision == "bf16" and self.typing == "strong":
             raise UserInputError(
                 "bf16 engines need weak typing (TensorRT 10's BF16 flag on the fp32 ONNX): "

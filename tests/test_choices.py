@@ -61,6 +61,7 @@ def test_devices_are_the_runtime_devices() -> None:
 
 def test_lists_kept_elsewhere_agree() -> None:
     """Modules outside the CLI that still spell a list out must match the choices."""
+    from ghost_engine.export.parity import TOLERANCE
     from ghost_engine.measure import bench_config
     from ghost_engine.networks.lipspade import BN_MODES
     from ghost_engine.webcam.live_stage import CAUSAL_SMOOTHING
@@ -69,5 +70,6 @@ def test_lists_kept_elsewhere_agree() -> None:
     assert tuple(bench_config.DEVICES) == choices.DEVICES
     assert tuple(bench_config.RUNTIMES) == choices.BENCH_RUNTIMES
     assert tuple(BN_MODES) == choices.SR_BN_MODES
+    assert tuple(TOLERANCE) == choices.EXPORT_PRECISIONS  # a parity limit for each
     assert tuple(CAUSAL_SMOOTHING) == choices.CAUSAL_SMOOTHING
     assert tuple(STREAM_FORMATS) == choices.STREAM_SCHEMES

@@ -18,6 +18,7 @@ from ghost_engine.choices import (
     RECOGNIZERS,
     RUNTIMES,
     SMOOTHING,
+    check_choice,
 )
 from ghost_engine.errors import UserInputError
 from ghost_engine.runtime.devices import CUDA, is_gpu
@@ -87,20 +88,11 @@ class SwapConfig:
             ("runtime", RUNTIMES),
         ):
             value = getattr(self, name)
-            if value not in allowed:
-                raise UserInputError(
-                    f"{name} must be one of {', '.join(allowed)}; got {value!r}",
-                    option=cli_flag(name),
-                    value=value,
-                    allowed=allowed,
-                )
-        if self.generator_blocks not in GENERATOR_BLOCKS:
-            raise UserInputError(
-                f"generator_blocks must be 1, 2 or 3; got {self.generator_blocks}",
-                option=cli_flag("generator_blocks"),
-                value=self.generator_blocks,
-                allowed=GENERATOR_BLOCKS,
-            )
+            message = f"{name} must be one of {', '.join(allowed)}; got {value!r}"
+            check_choice(cli_flag(name), value, allowed, message)
+        blocks = self.generator_blocks
+        message = f"generator_blocks must be 1, 2 or 3; got {blocks}"
+        check_choice(cli_flag("generator_blocks"), blocks, GENERATOR_BLOCKS, message)
         if self.detect_max_side is not None and self.detect_max_side < 64:
             raise UserInputError(
                 f"detect_max_side must be at least 64; got {self.detect_max_side}",

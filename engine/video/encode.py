@@ -14,7 +14,7 @@ from pathlib import Path
 
 import av
 
-from ghost_engine.choices import CODECS
+from ghost_engine.choices import CODECS, check_choice
 from ghost_engine.errors import UserInputError
 from ghost_engine.types import Frame, PlanarFrame
 from ghost_engine.video.output import translate_write_error
@@ -32,7 +32,6 @@ _CODECS: dict[str, tuple[str, str, bool, bool]] = {
     "ffv1": ("ffv1", "bgr0", False, False),
 }
 _RGB_PIX_FMTS = {"rgb24", "bgr24", "bgr0"}
-CODEC_CHOICES = CODECS
 
 
 @dataclass(frozen=True)
@@ -49,13 +48,8 @@ class EncodeSettings:
 
     def resolve(self) -> tuple[str, str, dict[str, str]]:
         """(FFmpeg encoder, pixel format, encoder options), or a UserInputError."""
-        if self.codec not in _CODECS:
-            raise UserInputError(
-                f"unknown codec '{self.codec}'; choose one of {', '.join(CODECS)}",
-                option="--codec",
-                value=self.codec,
-                allowed=CODECS,
-            )
+        message = f"unknown codec '{self.codec}'; choose one of {', '.join(CODECS)}"
+        check_choice("--codec", self.codec, CODECS, message)
         encoder, default_fmt, has_crf, has_preset = _CODECS[self.codec]
         pix_fmt = self.pix_fmt or default_fmt
         if self.codec == "h264" and pix_fmt in _RGB_PIX_FMTS:

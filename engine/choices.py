@@ -82,6 +82,7 @@ PROGRESS_MODES = ("auto", "bar", "log", "quiet")
 # -- export (`ghost-engine export`) -------------------------------------------------------
 EXPORT_FORMATS = ("onnx", "tensorrt")
 EXPORT_PRECISIONS = ("fp32", "fp16", "bf16")
+TRAIN_PRECISIONS = ("fp32", "fp16", "bf16")  # torch.amp autocast types, or none
 SR_BN_MODES = ("official", "per_face", "running")  # ghost_engine.networks.lipspade.BN_MODES
 TRT_TYPINGS = ("strong", "weak")  # precision from the ONNX, or TensorRT 10 builder flags
 
@@ -90,7 +91,9 @@ DEFAULT_PACK = "default"  # the pack `run` needs (the packs themselves are manif
 
 # -- live swapping (`ghost-engine webcam --output`) --------------------------------------
 WEBCAM_OUTPUTS = ("window", "virtual-camera", "none")  # besides a video file or a stream
-STREAM_SCHEMES = ("rtsp", "rtmp", "srt", "udp")
+# stream URL scheme -> the container FFmpeg muxes it with
+STREAM_FORMATS = {"rtsp": "rtsp", "rtmp": "flv", "srt": "mpegts", "udp": "mpegts"}
+STREAM_SCHEMES = tuple(STREAM_FORMATS)
 
 # -- benchmarks (`ghost-engine bench`) -----------------------------------------------------
 BENCH_RUNTIMES = RUNTIME_NAMES  # the generator sweep can time every runtime there is

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ghost_engine.choices import TRAIN_PRECISIONS
 from ghost_engine.errors import InputFileNotFoundError, UserInputError
 
 try:  # Python 3.11+; on 3.10 config files must be JSON
@@ -25,7 +26,7 @@ except ModuleNotFoundError:  # pragma: no cover - depends on the interpreter
     tomllib = None
 
 # The numeric precisions a run can train in (torch.amp autocast for the half ones).
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = TRAIN_PRECISIONS
 
 Config = TypeVar("Config")
 Model = TypeVar("Model", bound="ModelSettings")

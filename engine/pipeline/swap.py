@@ -95,7 +95,8 @@ def build_swap_stage(
     Raises NoFaceError (naming the photo), ModelMissingError, InputFileNotFoundError or
     UnsupportedMediaError.
     """
-    check_people(sources, target_faces)
+    if not sources or any(len(person) == 0 for person in sources):
+        raise UserInputError("give at least one photo for every source person", option="--source")
     for photo in [*(p for person in sources for p in person), *target_faces]:
         read_photo(Path(photo))  # unreadable files fail before any model loads
     backend = backend if backend is not None else open_backend(config.device)

@@ -16,12 +16,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ghost_engine.choices import CAUSAL_SMOOTHING
 from ghost_engine.errors import UserInputError
 from ghost_engine.face.stage import SwapStage
 from ghost_engine.types import Frame
 from ghost_engine.webcam.controls import ControlState
-
-CAUSAL_SMOOTHING = ("ema", "none")
 
 
 class Stamped:

@@ -159,7 +159,7 @@ def _run(opts, config, sources, camera, sink, controls, loop, fps) -> None:
     server = None
     monitor = LiveWindow()
     try:
-        stage = build_live_stage(config, sources, fps=fps, detect_max_side=opts["detect_max_side"])
+        stage = build_live_stage(config, sources, detect_max_side=opts["detect_max_side"])
         if opts["control_port"] is not None:
             server = ControlServer(controls, opts["control_port"], monitor.numbers).start()
             click.echo(f"live controls: {server.url}/state and POST {server.url}/control", err=True)

@@ -53,7 +53,6 @@ class AnalysisStage:
         models: AnalysisModels,
         references: np.ndarray | None,
         ops: ImageOps,
-        fps: float = 30.0,
     ) -> None:
         self.config = config
         self.models = models
@@ -65,7 +64,7 @@ class AnalysisStage:
         self.matcher = TargetMatcher(
             MatchConfig(config.all_faces, config.similarity_threshold), similarity, references
         )
-        self.smoother = make_smoother(config.smoothing, fps)
+        self.smoother = make_smoother(config.smoothing)
         self._pending: deque[AnalysedFrame] = deque()
         self._thumb: tuple[int, np.ndarray] | None = None
         self._timer = StepTimer(STEPS)

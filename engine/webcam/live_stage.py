@@ -128,7 +128,6 @@ def build_live_stage(
     sources: Sequence[Sequence[Path]],
     *,
     store: Any | None = None,
-    fps: float = 30.0,
     detect_max_side: int | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> LiveSwapStage:
@@ -146,5 +145,5 @@ def build_live_stage(
         )
     if detect_max_side is not None:
         config = replace(config, detect_max_side=detect_max_side)
-    stage = build_swap_stage(config, sources, (), store=store, fps=fps)
+    stage = build_swap_stage(config, sources, (), store=store)
     return LiveSwapStage(stage, len(sources), clock)

@@ -31,10 +31,13 @@ class SwapStage:
         analysis: AnalysisStage,
         synthesis: SynthesisStage,
         overlay: OverlayStage | None = None,
+        model_files: dict[str, str] | None = None,
     ) -> None:
         self.analysis = analysis
         self.synthesis = synthesis
         self.overlay = overlay
+        # model name -> identity of the file it loaded (see pipeline.face_models)
+        self.model_files = dict(model_files or {})
 
     @property
     def config(self) -> SwapConfig:

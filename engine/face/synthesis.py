@@ -2,9 +2,10 @@
 
 Records of the analysis stage in, finished frames out, in order and without holding
 any back. Each output frame gets `meta["faces_swapped"]` and `meta["faces"]` (per
-detected face: box, score, five points, track_id, source index or None, and for swapped
-faces the crop matrix and the 224 mask). Mask parameters per track are the only state
-(GHOST freezes them at a track segment's first frame).
+detected face: box, score, five points, the smoothed points it was aligned with (swapped
+faces), track_id, source index or None, its similarity to each reference (or to the
+first face), and for swapped faces the crop matrix and the 224 mask). Mask parameters
+per track are the only state (GHOST freezes them at a track segment's first frame).
 """
 
 from __future__ import annotations
@@ -166,13 +167,16 @@ class SynthesisStage:
         out = []
         for item in items:
             item.frame.meta["faces_swapped"] = len(item.sources)
+            sims = item.similarities
             item.frame.meta["faces"] = [
                 {
                     "box": f.box,
                     "score": f.score,
                     "kps": f.kps,
+                    "smoothed": item.points(i) if i in item.sources else None,
                     "track_id": f.track_id,
                     "source": item.sources.get(i),
+                    "similarities": None if sims is None else sims[i],
                     **blends.get((id(item), i), {}),
                 }
                 for i, f in enumerate(item.faces)

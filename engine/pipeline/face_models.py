@@ -11,7 +11,7 @@ the command that gets them.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +38,9 @@ class FaceModels:
     generator: Generator
     landmarks: LandmarkModel
     enhancer: Enhancer | None = None
+    # model name -> identity of the file loaded (its pinned SHA-256, else size and
+    # modification time): what a resume must find unchanged
+    files: dict[str, str] = field(default_factory=dict)
 
     def analysis(self) -> AnalysisModels:
         return AnalysisModels(self.detector, self.recognizer)
@@ -54,6 +57,7 @@ class _LazyStore:
         self.config = config
         self._store = store
         self._paths: dict[str, Path] = {}
+        self.used: dict[str, Path] = {}
 
     def get(self) -> ModelStore:
         if self._store is None:
@@ -74,7 +78,25 @@ class _LazyStore:
     def require(self, name: str) -> Path:
         if name not in self._paths:
             self.prefetch([name])
+        self.used[name] = self._paths[name]
         return self._paths[name]
+
+    def installed(self, name: str) -> Path:
+        """The path of an installed optional model (checked with `get().is_installed`)."""
+        self.used[name] = self.get().path(name)
+        return self.used[name]
+
+    def identities(self) -> dict[str, str]:
+        """Every model file handed out, by its pinned hash (else size and mtime)."""
+        out = {}
+        for name, path in sorted(self.used.items()):
+            pinned, _ = self.get().expected_sha256(self.get().entry(name))
+            if pinned:
+                out[name] = f"sha256:{pinned}"
+            else:
+                stat = Path(path).stat()
+                out[name] = f"size:{stat.st_size}:mtime_ns:{stat.st_mtime_ns}"
+        return out
 
 
 def dlib_available() -> bool:
@@ -216,7 +238,7 @@ class _Loader:
         if not offline and self.store.get().is_installed("landmarks_2d106"):
             from ghost_engine.face.landmarks106 import Landmarks106
 
-            return Landmarks106(self.sessions.onnx(self.store.get().path("landmarks_2d106")))
+            return Landmarks106(self.sessions.onnx(self.store.installed("landmarks_2d106")))
         from ghost_engine.face.dlib_backend import DlibLandmarks68
 
         return DlibLandmarks68()
@@ -244,4 +266,5 @@ def build_models(
         generator=load.generator(),
         landmarks=load.landmarks(),
         enhancer=load.enhancer(),
+        files=lazy.identities(),
     )

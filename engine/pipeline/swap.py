@@ -72,7 +72,7 @@ def assemble_stage(
     analysis = AnalysisStage(config, models.analysis(), references, ops)
     synthesis = SynthesisStage(config, models.synthesis(), source_ids, ops, overrides)
     overlay = OverlayStage(ops) if config.debug_overlay else None
-    return SwapStage(analysis, synthesis, overlay)
+    return SwapStage(analysis, synthesis, overlay, models.files)
 
 
 def build_swap_stage(

@@ -38,7 +38,8 @@ def device_buffer(array: object, what: str = "buffer") -> DeviceBuffer:
     dtype = np.dtype(iface["typestr"])
     strides = iface.get("strides")
     if strides is not None:
-        expected, step = [], dtype.itemsize
+        expected: list[int] = []
+        step = dtype.itemsize
         for d in reversed(shape):
             expected.insert(0, step)
             step *= d

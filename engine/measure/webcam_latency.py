@@ -84,7 +84,7 @@ def measure_webcam_latency(
             "video": str(video),
             "device": device,
             "generator": generator,
-            "detector": type(stage.stage.analysis.models.detector.fn).__name__,
+            "detector": type(stage.detector.fn).__name__,
             "resolution": list(resolution) if resolution else None,
             "camera_fps": fps,
             "seconds": seconds,

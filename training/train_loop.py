@@ -20,19 +20,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from ghost_engine.errors import CheckpointError, UserInputError
 from ghost_engine.networks.checkpoint import read_state_dict
 from ghost_engine.runtime import devices
 from ghost_engine.training import run_state
 from ghost_engine.training.adversarial_step import AdamSettings, AdversarialStep, adam_optimisers
-from ghost_engine.training.dataset import EpochOrder
+from ghost_engine.training.dataset import EpochDataset, EpochOrder
 from ghost_engine.training.distributed import DistContext, barrier, init_distributed
 from ghost_engine.training.monitor import RunLog
 from ghost_engine.training.run_config import RunConfig, to_dict
@@ -78,8 +78,13 @@ class TrainedNetworks(Protocol):
     """A dataclass of a recipe's modules (None for one that is off): the trained G and D
     and any frozen helpers, all moved to the run's device together."""
 
-    generator: torch.nn.Module
-    discriminator: torch.nn.Module
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+    @property
+    def generator(self) -> torch.nn.Module: ...
+
+    @property
+    def discriminator(self) -> torch.nn.Module: ...
 
 
 class Recipe(Protocol):
@@ -113,7 +118,7 @@ class Recipe(Protocol):
     def adam(self) -> AdamSettings:
         """How G's and D's optimisers, schedulers and grad scalers are made."""
 
-    def dataset(self) -> Dataset:
+    def dataset(self) -> EpochDataset:
         """The training items, indexed by (epoch, index) pairs."""
 
     @property

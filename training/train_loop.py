@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -87,8 +87,14 @@ class TrainedNetworks(Protocol):
     def discriminator(self) -> torch.nn.Module: ...
 
 
-class Recipe(Protocol):
-    """What one kind of training supplies to the loop."""
+StepT = TypeVar("StepT", bound=AdversarialStep)
+PositionT = TypeVar("PositionT", bound=Position)
+ResultT = TypeVar("ResultT", bound=StepResult)
+
+
+class Recipe(Protocol[StepT, PositionT, ResultT]):
+    """What one kind of training supplies to the loop; its step, position and step
+    result are its own types (subclasses of the loop's)."""
 
     @property
     def config(self) -> RunConfig:
@@ -106,7 +112,7 @@ class Recipe(Protocol):
     def summary_terms(self) -> tuple[str, ...]:
         """The losses the command prints at the end."""
 
-    def start_position(self) -> Position:
+    def start_position(self) -> PositionT:
         """A fresh run's position (with the recipe's carried values at their start)."""
 
     def build_networks(self) -> TrainedNetworks:
@@ -122,16 +128,16 @@ class Recipe(Protocol):
         """The training items, indexed by (epoch, index) pairs."""
 
     @property
-    def step_type(self) -> type[AdversarialStep]:
+    def step_type(self) -> type[StepT]:
         """The step's class, bound by the loop to the run's networks and optimisers."""
 
-    def take_step(self, step: AdversarialStep, batch: Batch, position: Position) -> StepResult:
+    def take_step(self, step: StepT, batch: Batch, position: PositionT) -> ResultT:
         """One step on `batch` (carrying the recipe's values in `position`)."""
 
-    def logged(self, out: StepResult) -> dict[str, float]:
+    def logged(self, out: ResultT) -> dict[str, float]:
         """The values of one step to log (the loop adds learning rates and throughput)."""
 
-    def sample_grid(self, batch: Batch, out: StepResult) -> np.ndarray:
+    def sample_grid(self, batch: Batch, out: ResultT) -> np.ndarray:
         """An RGB uint8 picture of the step's inputs and outputs."""
 
     def weight_files(self, tag: str) -> tuple[str, str]:
@@ -161,11 +167,13 @@ def _modules(nets: TrainedNetworks) -> Iterator[torch.nn.Module]:
             yield module
 
 
-class TrainingLoop:
+class TrainingLoop(Generic[StepT, PositionT, ResultT]):
     """A configured run of `recipe`; `run()` trains until `epochs` (or `max_steps`) and
     saves. Rebuilding it over the same `out_dir` resumes where the last save was."""
 
-    def __init__(self, recipe: Recipe, ctx: DistContext | None = None) -> None:
+    def __init__(
+        self, recipe: Recipe[StepT, PositionT, ResultT], ctx: DistContext | None = None
+    ) -> None:
         config = recipe.config
         if not config.data.root:
             raise UserInputError(
@@ -275,7 +283,7 @@ class TrainingLoop:
         for batch in loader:
             yield {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
 
-    def _report(self, out: StepResult, batch: Batch, seconds: float) -> dict[str, float]:
+    def _report(self, out: ResultT, batch: Batch, seconds: float) -> dict[str, float]:
         values = self.recipe.logged(out)
         values["lr_g"] = self.optim.g.param_groups[0]["lr"]
         values["lr_d"] = self.optim.d.param_groups[0]["lr"]
@@ -318,6 +326,8 @@ class TrainingLoop:
         return summary
 
 
-def train(recipe: Recipe, ctx: DistContext | None = None) -> TrainSummary:
+def train(
+    recipe: Recipe[StepT, PositionT, ResultT], ctx: DistContext | None = None
+) -> TrainSummary:
     """Build a TrainingLoop for `recipe` and run it."""
     return TrainingLoop(recipe, ctx).run()

@@ -372,7 +372,7 @@ def check_arcface(cfg: CheckConfig, deadline: float) -> dict:
 def check_nvdec(cfg: CheckConfig, deadline: float) -> dict:
     """Decode the check video with NVDEC (PyNvVideoCodec), frames per second."""
     from ghost_engine.errors import OptionalDependencyError
-    from ghost_engine.extras import require_nvcodec
+    from ghost_engine.runtime.gpu_packages import require_nvcodec
 
     try:
         nvc = require_nvcodec()

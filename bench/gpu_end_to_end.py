@@ -91,7 +91,7 @@ def _stage(device: str, tiny: bool, scale: float, batch: int) -> Any:
     )
     seed = torch.Generator().manual_seed(0)
     z = torch.nn.functional.normalize(torch.randn(1, 512, generator=seed))
-    stage = assemble_stage(config, models, z.numpy(), None, HostImageOps(), fps=30.0)
+    stage = assemble_stage(config, models, z.numpy(), None, HostImageOps())
     # the backend's own detect step (device letterbox, one batch, runner, decode)
     models.detector.cost = lambda frames: stage.analysis.ops.detect(det_cost, frames)
     return stage

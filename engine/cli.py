@@ -7,6 +7,7 @@ Subcommands live in `ghost_engine.commands.*` and are imported only when used, s
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 import click

@@ -118,7 +118,8 @@ class ModelIntegrityError(CheckpointError):
         super().__init__(
             f"{name}: {path} is corrupt or not the published file: SHA-256 {actual}, "
             f"expected {expected} (from {where}). The file was removed and will not be "
-            f"used; download it again with: ghost-engine models download {name}.{hint}"
+            f"used; download it again with: ghost-engine models download {name}.{hint}",
+            path=path,
         )
 
 

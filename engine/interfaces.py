@@ -41,6 +41,17 @@ class StreamStage(Protocol):
     def close(self) -> None: ...
 
 
+class StatefulStage(StreamStage, Protocol):
+    """A stage whose output depends on frames before the current one (tracks, matching,
+    smoothing, frozen mask parameters). `state()` is that dependence as plain data
+    (dicts, lists, numbers, strings, numpy arrays), taken between two `process` calls;
+    `restore(state)` makes a fresh stage continue exactly where that one was."""
+
+    def state(self) -> dict[str, Any]: ...
+
+    def restore(self, state: dict[str, Any]) -> None: ...
+
+
 class Detector(Protocol):
     """Host RGB images -> the faces in each (box, score, five points)."""
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from ghost_engine.choices import EXPORT_FORMATS, EXPORT_PRECISIONS, SR_BN_MODES, check_choice
 from ghost_engine.errors import OutputError, UserInputError
 from ghost_engine.export.metadata import export_metadata, set_metadata
 from ghost_engine.export.onnx_checks import check_onnx
@@ -25,8 +26,6 @@ from ghost_engine.networks.checkpoint import sha256_file
 from ghost_engine.runtime.onnx_model import OnnxModel
 
 log = logging.getLogger(__name__)
-FORMATS = ("onnx", "tensorrt")
-BN_MODES = ("official", "per_face", "running")
 
 
 @dataclass(frozen=True)
@@ -49,17 +48,19 @@ class ExportRequest:
     force: bool = False
 
     def __post_init__(self) -> None:
-        if self.fmt not in FORMATS:
-            raise UserInputError(f"format {self.fmt!r}: choose one of {FORMATS}")
-        if self.precision not in TOLERANCE:
-            raise UserInputError(f"precision {self.precision!r}: choose one of {tuple(TOLERANCE)}")
-        if self.bn_mode not in BN_MODES:
-            raise UserInputError(f"bn mode {self.bn_mode!r}: choose one of {BN_MODES}")
+        for what, option, value, allowed in (
+            ("format", "--format", self.fmt, EXPORT_FORMATS),
+            ("precision", "--precision", self.precision, EXPORT_PRECISIONS),
+            ("bn mode", "--bn-mode", self.bn_mode, SR_BN_MODES),
+        ):
+            check_choice(option, value, allowed, f"{what} {value!r}: choose one of {allowed}")
         if self.fmt == "onnx" and self.precision == "bf16":
             raise UserInputError(
                 "bf16 ONNX is not exported (opset 17 has no bf16 convolution and ONNX Runtime "
                 "cannot check it on the CPU); use --precision fp16, or --format tensorrt "
-                "--precision bf16 --typing weak with TensorRT 10"
+                "--precision bf16 --typing weak with TensorRT 10",
+                option="--precision",
+                value=self.precision,
             )
 
 
@@ -84,7 +85,7 @@ def _save(model: onnx.ModelProto, path: Path) -> Path:
     try:
         onnx.save(model, str(path))
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}", path=path) from None
     return path
 
 
@@ -137,7 +138,7 @@ def export_model(req: ExportRequest) -> ExportResult:
     """Run one export end to end; raises ExportError when a check fails."""
     spec = export_spec(req.model)
     if req.fmt == "tensorrt":
-        from ghost_engine.export.tensorrt_env import import_tensorrt
+        from ghost_engine.runtime.tensorrt import import_tensorrt
 
         import_tensorrt()  # fail before minutes of ONNX work, not after
     src = resolve_source(
@@ -146,12 +147,17 @@ def export_model(req: ExportRequest) -> ExportResult:
     if spec.from_onnx and req.fmt == "onnx" and req.precision == "fp32":
         raise UserInputError(
             f"{spec.name} is published as ONNX already ({src.path}); use --precision fp16 for "
-            "its fp16 variant, or --format tensorrt"
+            "its fp16 variant, or --format tensorrt",
+            path=src.path,
+            option="--precision",
+            value=req.precision,
         )
     try:
         req.out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create {req.out_dir}: {exc.strerror or exc}") from None
+        raise OutputError(
+            f"cannot create {req.out_dir}: {exc.strerror or exc}", path=req.out_dir
+        ) from None
     stem = _file_stem(spec, req)
     if spec.from_onnx:
         spec = _onnx_spec(spec, src.path)

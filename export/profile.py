@@ -18,7 +18,9 @@ class BatchProfile:
     def __post_init__(self) -> None:
         if not 1 <= self.min <= self.opt <= self.max:
             raise UserInputError(
-                f"batch range {self} is invalid: need 1 <= MIN <= OPT <= MAX, e.g. 1:8:32"
+                f"batch range {self} is invalid: need 1 <= MIN <= OPT <= MAX, e.g. 1:8:32",
+                option="--batch",
+                value=str(self),
             )
 
     @classmethod
@@ -29,13 +31,17 @@ class BatchProfile:
             values = [int(p) for p in parts]
         except ValueError:
             raise UserInputError(
-                f"batch range {text!r} is not MIN:OPT:MAX integers (e.g. 1:8:32) or one integer"
+                f"batch range {text!r} is not MIN:OPT:MAX integers (e.g. 1:8:32) or one integer",
+                option="--batch",
+                value=text,
             ) from None
         if len(values) == 1:
             values *= 3
         if len(values) != 3:
             raise UserInputError(
-                f"batch range {text!r} needs three values MIN:OPT:MAX, e.g. 1:8:32"
+                f"batch range {text!r} needs three values MIN:OPT:MAX, e.g. 1:8:32",
+                option="--batch",
+                value=text,
             )
         return cls(*values)
 

@@ -33,10 +33,17 @@ def resolve_source(
     """`checkpoint` if given; fill-rule weights if `random_weights`; else the installed
     model file from the model store (ModelMissingError names the download command)."""
     if checkpoint is not None and random_weights:
-        raise UserInputError("give either --checkpoint or --random-weights, not both")
+        raise UserInputError(
+            "give either --checkpoint or --random-weights, not both",
+            path=checkpoint,
+            option="--checkpoint",
+        )
     if random_weights:
         if spec.from_onnx:
-            raise UserInputError(f"{spec.name} comes as a published ONNX file; it has no fill rule")
+            raise UserInputError(
+                f"{spec.name} comes as a published ONNX file; it has no fill rule",
+                option="--random-weights",
+            )
         return WeightSource(None, FILL_RULE)
     if checkpoint is None:
         from ghost_engine.store import ModelStore
@@ -44,5 +51,7 @@ def resolve_source(
         checkpoint = ModelStore(models_dir).path(spec.manifest_name or spec.name)
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
-        raise InputFileNotFoundError(f"checkpoint not found: {checkpoint}")
+        raise InputFileNotFoundError(
+            f"checkpoint not found: {checkpoint}", path=checkpoint, option="--checkpoint"
+        )
     return WeightSource(checkpoint, sha256_file(checkpoint))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from ghost_engine.choices import EXPORT_PRECISIONS, TRT_TYPINGS, check_choice
 from ghost_engine.errors import ExportError, UserInputError
 from ghost_engine.export.profile import BatchProfile
 from ghost_engine.export.specs import ExportSpec
@@ -21,11 +22,10 @@ from ghost_engine.export.tensorrt_env import (
     GpuIdentity,
     cuda_device_identity,
     engine_filename,
-    import_tensorrt,
     timing_cache_path,
 )
+from ghost_engine.runtime.tensorrt import import_tensorrt
 
-PRECISIONS = ("fp32", "fp16", "bf16")
 GIB = 1 << 30
 
 
@@ -40,14 +40,16 @@ class TrtBuildConfig:
     force: bool = False
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise UserInputError(f"precision {self.precision!r}: choose one of {PRECISIONS}")
-        if self.typing not in ("strong", "weak"):
-            raise UserInputError(f"typing {self.typing!r}: choose 'strong' or 'weak'")
+        message = f"precision {self.precision!r}: choose one of {EXPORT_PRECISIONS}"
+        check_choice("--precision", self.precision, EXPORT_PRECISIONS, message)
+        message = f"typing {self.typing!r}: choose 'strong' or 'weak'"
+        check_choice("--typing", self.typing, TRT_TYPINGS, message)
         if self.precision == "bf16" and self.typing == "strong":
             raise UserInputError(
                 "bf16 engines need weak typing (TensorRT 10's BF16 flag on the fp32 ONNX): "
-                "the exported ONNX (opset 17) has no bf16 variant"
+                "the exported ONNX (opset 17) has no bf16 variant",
+                option="--typing",
+                value=self.typing,
             )
 
 
@@ -91,7 +93,7 @@ def _parse(trt: ModuleType, builder, onnx_path: Path, strong: bool, logger):
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise ExportError(f"TensorRT could not parse {onnx_path.name}: {errors}")
+        raise ExportError(f"TensorRT could not parse {onnx_path.name}: {errors}", path=onnx_path)
     return network, parser
 
 
@@ -164,7 +166,9 @@ def build_engine(
     cfg.set_timing_cache(cache, False)  # refuse a cache from another GPU
     serialized = builder.build_serialized_network(network, cfg)
     if serialized is None:
-        raise ExportError(f"TensorRT failed to build {engine_path.name}; see its log above")
+        raise ExportError(
+            f"TensorRT failed to build {engine_path.name}; see its log above", path=engine_path
+        )
     _write_atomic(engine_path, bytes(serialized))
     _write_atomic(cache_path, bytes(cache.serialize()))
     meta = {

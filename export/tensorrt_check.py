@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ghost_engine.errors import ExportError
+from ghost_engine.runtime.devices import CUDA, torch_cuda_available
 from ghost_engine.runtime.tensorrt import TrtEngine
 
 
@@ -19,7 +20,7 @@ def engine_runner(path: Path) -> Callable[[dict[str, np.ndarray]], dict[str, np.
     """
     import torch
 
-    if not torch.cuda.is_available():
+    if not torch_cuda_available():
         raise ExportError(
             "checking a TensorRT engine needs PyTorch with CUDA; rerun with --no-check "
             "or install a CUDA build of torch"
@@ -35,7 +36,7 @@ def engine_runner(path: Path) -> Callable[[dict[str, np.ndarray]], dict[str, np.
         shapes = engine.output_shapes({n: tuple(t.shape) for n, t in dev.items()})
         outs = {
             n: torch.empty(
-                shapes[n], dtype=torch.from_numpy(np.empty(0, engine.dtype(n))).dtype, device="cuda"
+                shapes[n], dtype=torch.from_numpy(np.empty(0, engine.dtype(n))).dtype, device=CUDA
             )
             for n in engine.output_names
         }

@@ -19,6 +19,7 @@ from ghost_engine.export.exporter import ExportRequest, export_model
 from ghost_engine.export.parity import random_inputs
 from ghost_engine.export.profile import BatchProfile
 from ghost_engine.export.specs import export_spec
+from ghost_engine.runtime.devices import CUDA
 
 MODELS = ("arcface_iresnet100", "G_unet_2blocks")
 TIMED_BATCH = 8
@@ -35,7 +36,7 @@ def _time_engine(engine_path: Path, model: str) -> float:
     inputs = random_inputs(export_spec(model), TIMED_BATCH, 0)
     dev = {n: torch.from_numpy(inputs[n]).cuda() for n in engine.input_names}
     shapes = engine.output_shapes({n: tuple(t.shape) for n, t in dev.items()})
-    outs = {n: torch.empty(shapes[n], device="cuda") for n in engine.output_names}
+    outs = {n: torch.empty(shapes[n], device=CUDA) for n in engine.output_names}
     stream = torch.cuda.Stream()
     for _ in range(3):
         engine.run(dev, outs, stream.cuda_stream)

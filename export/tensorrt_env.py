@@ -1,4 +1,4 @@
-"""TensorRT import, GPU identity and the file names engines and timing caches get.
+"""GPU identity and the file names TensorRT engines and timing caches get.
 
 An engine only runs on the GPU model and TensorRT version that built it, so both go
 into its file name (with precision and batch profile): a changed machine looks for a
@@ -7,22 +7,16 @@ different file and rebuilds instead of failing to deserialise an old one.
 
 from __future__ import annotations
 
-import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
-from ghost_engine.errors import ExportError, OptionalDependencyError
+from ghost_engine.errors import ExportError
 from ghost_engine.export.profile import BatchProfile
+from ghost_engine.runtime.devices import gpu_model
 
-
-def import_tensorrt(purpose: str = "Building or running TensorRT engines") -> ModuleType:
-    """`import tensorrt`, or an OptionalDependencyError that says how to install it."""
-    try:
-        return importlib.import_module("tensorrt")
-    except ImportError:
-        raise OptionalDependencyError.for_extra("tensorrt", "tensorrt", purpose) from None
+# Where TensorRT is imported now; still importable from here for older callers.
+from ghost_engine.runtime.tensorrt import import_tensorrt as import_tensorrt
 
 
 @dataclass(frozen=True)
@@ -42,19 +36,8 @@ class GpuIdentity:
 def cuda_device_identity(device: int = 0) -> GpuIdentity:
     """The identity of CUDA device `device`, read through PyTorch or CuPy."""
     try:
-        import torch
-
-        if torch.cuda.is_available():
-            cap = torch.cuda.get_device_capability(device)
-            return GpuIdentity(torch.cuda.get_device_name(device), (cap[0], cap[1]))
-    except (ImportError, RuntimeError):
-        pass  # fall through to CuPy, then to the error below
-    try:
-        import cupy
-
-        props = cupy.cuda.runtime.getDeviceProperties(device)
-        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-        return GpuIdentity(name, (int(props["major"]), int(props["minor"])))
+        name, capability = gpu_model(device)
+        return GpuIdentity(name, capability)
     except (ImportError, RuntimeError) as exc:
         raise ExportError(
             "TensorRT engines are built on the GPU that will run them, and no CUDA device is "

@@ -30,14 +30,9 @@ from ghost_engine.export.profile import BatchProfile
 from ghost_engine.export.sources import resolve_source
 from ghost_engine.export.specs import BATCH, ExportSpec, IOSpec, export_spec
 from ghost_engine.export.tensorrt_build import TrtBuildConfig, graph_profile, profile_shapes
-from ghost_engine.export.tensorrt_env import (
-    GpuIdentity,
-    engine_filename,
-    import_tensorrt,
-    timing_cache_path,
-)
+from ghost_engine.export.tensorrt_env import GpuIdentity, engine_filename, timing_cache_path
 from ghost_engine.runtime.onnx_model import OnnxModel
-from ghost_engine.runtime.tensorrt import device_buffer, stream_handle
+from ghost_engine.runtime.tensorrt import device_buffer, import_tensorrt, stream_handle
 
 H200 = GpuIdentity("NVIDIA H200", (9, 0))
 
@@ -96,6 +91,23 @@ def test_missing_tensorrt_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # makes `import tensorrt` fail
     with pytest.raises(OptionalDependencyError, match=r"pip install 'ghost-engine\[tensorrt\]'"):
         import_tensorrt()
+
+
+def test_runtime_modules_import_nothing_from_export():
+    """The runtime runs what export wrote; export may use the runtime, never the reverse."""
+    import pkgutil
+    import subprocess
+
+    import ghost_engine.runtime
+
+    names = [m.name for m in pkgutil.iter_modules(ghost_engine.runtime.__path__)]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {names!r}: importlib.import_module('ghost_engine.runtime.' + name)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('ghost_engine.export')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_cli_tensorrt_without_tensorrt_fails_fast_with_install_hint(monkeypatch, tmp_path, capsys):

@@ -8,9 +8,9 @@ import types
 
 import pytest
 
-from ghost_engine import extras as gpu
 from ghost_engine.errors import GhostEngineError, OptionalDependencyError
 from ghost_engine.runtime import devices
+from ghost_engine.runtime import gpu_packages as gpu
 
 
 def _hide(monkeypatch, name: str) -> None:

@@ -11,6 +11,8 @@ import pytest
 from test_video_fixtures import MarkStage, decode_all, make_video, pattern, stream_seconds
 
 import ghost_engine
+from ghost_engine.choices import CODECS
+from ghost_engine.video import encode as encode_module
 from ghost_engine.video.encode import EncodeSettings
 from ghost_engine.video.label import is_labelled, read_jpeg_description, read_png_text
 from ghost_engine.video.media import MediaKind, detect_kind
@@ -23,6 +25,11 @@ def _swap(src, out, **kw):
     kw.setdefault("stages", [])
     kw.setdefault("progress", "quiet")
     return ghost_engine.swap_video(src, [], out, **kw)
+
+
+def test_every_codec_choice_has_an_encoder_and_no_more() -> None:
+    """`--codec` offers `choices.CODECS`; the encoder table covers exactly those, in order."""
+    assert tuple(encode_module._CODECS) == CODECS
 
 
 @pytest.mark.parametrize("encode,suffix", [(LOSSLESS_MKV, ".mkv"), (LOSSLESS_MP4, ".mp4")])

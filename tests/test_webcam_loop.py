@@ -74,7 +74,7 @@ def live_stage(models, *, ids: np.ndarray | None = None, sources: int = 1) -> Li
     own = dataclasses.replace(models)
     if ids is not None:
         own.generator = GeneratorRunner(ColourNet())
-    stage = assemble_stage(CONFIG, own, ids, None, HostImageOps(), fps=25.0)
+    stage = assemble_stage(CONFIG, own, ids, None, HostImageOps())
     return LiveSwapStage(stage, sources, time.perf_counter)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ghost_engine.choices import TRAIN_PRECISIONS
 from ghost_engine.errors import InputFileNotFoundError, UserInputError
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 
 # The numeric precisions a run can train in (torch.amp autocast for the half ones).
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = TRAIN_PRECISIONS
 
 Config = TypeVar("Config", bound="DataclassInstance")
 Model = TypeVar("Model", bound="ModelSettings")

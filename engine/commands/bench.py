@@ -7,6 +7,17 @@ from pathlib import Path
 
 import click
 
+from ghost_engine.choices import BENCH_RUNTIMES, RUNTIMES
+from ghost_engine.commands.common import (
+    choice_option,
+    count_option,
+    device_option,
+    generator_blocks_option,
+    json_option,
+    models_dir_option,
+    quiet_option,
+    shown,
+)
 from ghost_engine.errors import UserInputError
 
 
@@ -16,60 +27,46 @@ def _default_video() -> Path:
     path = media_dir() / "videos" / "nggyup.mp4"
     if not path.is_file():
         raise UserInputError(
-            f"no VIDEO given and the reference clip {path} is absent; name a video with a face"
+            f"no VIDEO given and the reference clip {path} is absent; name a video with a face",
+            path=path,
         )
     return path
 
 
 @click.command("bench")
 @click.argument("video", required=False, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option(
+@device_option
+@shown(
     "--runtime",
     "runtimes",
     default="torch",
-    show_default=True,
     metavar="NAME[,NAME]",
-    help="Generator runtimes to time: torch, onnxruntime, tensorrt (comma list).",
+    help=f"Generator runtimes to time: {', '.join(BENCH_RUNTIMES)} (comma list).",
 )
-@click.option(
+@choice_option(
     "--pipeline-runtime",
-    type=click.Choice(["auto", "torch", "onnxruntime"]),
-    default="auto",
-    show_default=True,
-    help="Generator runtime inside the pipeline (auto: as ghost-engine run).",
+    RUNTIMES,
+    "auto",
+    "Generator runtime inside the pipeline (auto: as ghost-engine run).",
 )
 @click.option("--enhance", is_flag=True, help="Include face super-resolution (run --enhance).")
-@click.option(
+@shown(
     "--batch-sizes",
     default="1,8,32",
-    show_default=True,
     metavar="N[,N]",
     help="Generator batch sizes to time.",
 )
-@click.option(
-    "--frames",
-    type=click.IntRange(min=1),
-    default=24,
-    show_default=True,
-    help="Use the video's first N frames (keeps a CPU run to minutes).",
-)
-@click.option(
-    "--pipeline-batch",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="Frames per pipeline batch (as run --batch-size).",
-)
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True)
-@click.option("--e2e-repeats", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--generator-blocks", type=click.IntRange(1, 3), default=2, show_default=True)
+@count_option("--frames", 24, "Use the video's first N frames (keeps a CPU run to minutes).")
+@count_option("--pipeline-batch", 8, "Frames per pipeline batch (as run --batch-size).")
+@count_option("--repeats", 3)
+@count_option("--warmup", 1, low=0)
+@count_option("--e2e-repeats", 1)
+@generator_blocks_option
 @click.option("-s", "--source", type=Path, help="Source face photo (default: the video's face).")
-@click.option("--models-dir", type=Path, help="Model folder (default: the model store's).")
-@click.option("--json", "json_out", type=Path, metavar="OUT", help="Write the results as JSON.")
+@models_dir_option
+@json_option("json_out", "OUT", "Write the results as JSON.")
 @click.option("--plot", type=Path, metavar="OUT.png", help="Write the chart as PNG.")
-@click.option("-q", "--quiet", is_flag=True, help="Only the final table.")
+@quiet_option("Only the final table.")
 def bench(**opts) -> None:
     """Measure throughput per stage and end to end on VIDEO (default: nggyup.mp4)."""
     from ghost_engine.measure.bench_config import BenchConfig, parse_int_list, parse_name_list

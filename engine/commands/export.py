@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from ghost_engine.choices import EXPORT_FORMATS, EXPORT_PRECISIONS, SR_BN_MODES, TRT_TYPINGS
+from ghost_engine.commands.common import choice_option, shown
 from ghost_engine.export.profile import BatchProfile
 from ghost_engine.export.specs import names
 
@@ -30,35 +32,32 @@ from ghost_engine.export.specs import names
     help="Use the deterministic fill-rule weights (benchmarks, tests) instead of a checkpoint.",
 )
 @click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option("--format", "fmt", type=click.Choice(["onnx", "tensorrt"]), default="onnx")
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="onnx")
 @click.option(
     "--precision",
-    type=click.Choice(["fp32", "fp16", "bf16"]),
+    type=click.Choice(EXPORT_PRECISIONS),
     default=None,
     help="Default: fp32 for ONNX (the fp16 file is written with --precision fp16), "
     "fp16 for TensorRT.",
 )
-@click.option(
+@shown(
     "--batch",
     "batch",
     default="1:8:32",
-    show_default=True,
     help="Batch range MIN:OPT:MAX of the dynamic batch axis (TensorRT profile; the check "
     "runs at MIN and OPT).",
 )
-@click.option(
+@choice_option(
     "--bn-mode",
-    type=click.Choice(["official", "per_face", "running"]),
-    default="official",
-    show_default=True,
-    help="Super-resolution BatchNorm mode (see ghost_engine.networks.lipspade.BN_MODES).",
+    SR_BN_MODES,
+    "official",
+    "Super-resolution BatchNorm mode (see ghost_engine.networks.lipspade.BN_MODES).",
 )
-@click.option(
+@choice_option(
     "--typing",
-    type=click.Choice(["strong", "weak"]),
-    default="strong",
-    show_default=True,
-    help="TensorRT: precision from the ONNX (strong) or TensorRT 10 builder flags (weak).",
+    TRT_TYPINGS,
+    "strong",
+    "TensorRT: precision from the ONNX (strong) or TensorRT 10 builder flags (weak).",
 )
 @click.option("--check/--no-check", default=True, show_default=True, help="Parity check.")
 @click.option("--force", is_flag=True, help="Rebuild a TensorRT engine even if it is current.")

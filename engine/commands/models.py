@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from ghost_engine.choices import DEFAULT_PACK
+from ghost_engine.commands.common import count_option, shown
 from ghost_engine.errors import CheckpointError, GhostEngineError, UserInputError
 from ghost_engine.store import (
     DownloadConfig,
@@ -85,23 +87,16 @@ def list_(models_dir: Path | None, manifest: Path | None, as_json: bool) -> None
 @models.command("download")
 @click.argument("names", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every model in the manifest.")
-@click.option("--pack", help="A named set, e.g. 'default' (what 'run' needs).")
+@click.option("--pack", help=f"A named set, e.g. '{DEFAULT_PACK}' (what 'run' needs).")
 @click.option("--force", is_flag=True, help="Download again even if installed.")
-@click.option(
-    "--jobs", type=click.IntRange(1, 16), default=3, show_default=True, help="Files at once."
+@count_option("--jobs", 3, "Files at once.", high=16)
+@count_option(
+    "--retries", 4, "Further attempts per URL (waits 1, 2, 4... s between them).", low=0, high=20
 )
-@click.option(
-    "--retries",
-    type=click.IntRange(0, 20),
-    default=4,
-    show_default=True,
-    help="Further attempts per URL (waits 1, 2, 4... s between them).",
-)
-@click.option(
+@shown(
     "--timeout",
-    type=click.FloatRange(min=0.1),
+    kind=click.FloatRange(min=0.1),
     default=30.0,
-    show_default=True,
     help="Seconds to wait for a connection or for the next bytes.",
 )
 @_store_options
@@ -125,8 +120,10 @@ def download(
         wanted += list(store.manifest.pack(pack))
     if not wanted:
         raise UserInputError(
-            "name the models to download, or use --all or --pack default "
-            f"(packs: {', '.join(sorted(store.manifest.packs))})"
+            f"name the models to download, or use --all or --pack {DEFAULT_PACK} "
+            f"(packs: {', '.join(sorted(store.manifest.packs))})",
+            option="--pack",
+            allowed=sorted(store.manifest.packs),
         )
     wanted = list(dict.fromkeys(wanted))
     paths = store.download(wanted, force=force)
@@ -161,7 +158,8 @@ def verify(names: tuple[str, ...], models_dir: Path | None, manifest: Path | Non
     if failed:
         raise CheckpointError(
             f"{len(failed)} of {len(targets)} model files failed verification "
-            f"({', '.join(failed)}); get them again with: {store.fix_command(failed)}"
+            f"({', '.join(failed)}); get them again with: {store.fix_command(failed)}",
+            path=store.root,
         )
 
 
@@ -190,5 +188,6 @@ def import_(source: Path, force: bool, models_dir: Path | None, manifest: Path |
     if report.failed:
         raise CheckpointError(
             f"{len(report.failed)} files from {source} were not imported "
-            f"({', '.join(report.failed)}); see the messages above"
+            f"({', '.join(report.failed)}); see the messages above",
+            path=source,
         )

@@ -11,24 +11,34 @@ from pathlib import Path
 
 import click
 
+from ghost_engine.choices import CODECS, SMOOTHING
+from ghost_engine.commands.common import (
+    choice_option,
+    count_option,
+    json_option,
+    quiet_option,
+    shown,
+    sources_option,
+)
 from ghost_engine.commands.swap_options import swap_config_fields, swap_options
 from ghost_engine.errors import UserInputError
-from ghost_engine.video.encode import CODEC_CHOICES, EncodeSettings
 
 # SwapConfig fields that only `run` has (the rest come from swap_options).
 _RUN_FIELDS = ("smoothing", "batch_size", "debug_overlay", "generator_engine")
 
 
-def parse_time(text: str | None) -> float | None:
-    """Seconds from `12.5`, `1:02.5` or `0:01:02.5` (ffmpeg's forms)."""
+def parse_time(text: str | None, option: str | None = None) -> float | None:
+    """Seconds from `12.5`, `1:02.5` or `0:01:02.5` (ffmpeg's forms); `option` is the flag
+    the text came from, for the error's fields."""
     if text is None:
         return None
+    message = f"cannot read time '{text}': use seconds or [HH:]MM:SS"
     try:
         parts = [float(p) for p in text.strip().split(":")]
     except ValueError as exc:
-        raise UserInputError(f"cannot read time '{text}': use seconds or [HH:]MM:SS") from exc
+        raise UserInputError(message, option=option, value=text) from exc
     if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts):
-        raise UserInputError(f"cannot read time '{text}': use seconds or [HH:]MM:SS")
+        raise UserInputError(message, option=option, value=text)
     seconds = 0.0
     for part in parts:
         seconds = seconds * 60 + part
@@ -42,15 +52,7 @@ def parse_sources(values: tuple[str, ...]) -> list[list[Path]]:
 
 @click.command("run")
 @click.argument("target", type=click.Path(path_type=Path, dir_okay=True))
-@click.option(
-    "-s",
-    "--source",
-    "sources",
-    multiple=True,
-    required=True,
-    metavar="IMG[,IMG]",
-    help="Source face photo(s); commas for one person, repeat for several people.",
-)
+@sources_option("Source face photo(s); commas for one person, repeat for several people.")
 @click.option(
     "-t",
     "--target-face",
@@ -63,15 +65,13 @@ def parse_sources(values: tuple[str, ...]) -> list[list[Path]]:
 @click.option("-o", "--output", required=True, type=Path, help="Output video or image.")
 @click.option("--start", help="Start time (seconds or [HH:]MM:SS).")
 @click.option("--end", help="End time (seconds or [HH:]MM:SS).")
-@click.option("--codec", type=click.Choice(CODEC_CHOICES), default="h264", show_default=True)
+@choice_option("--codec", CODECS, "h264")
 @click.option("--crf", type=int, help="Constant quality (default 18 where the codec has it).")
 @click.option("--preset", help="Encoder preset (h264/hevc: ultrafast ... veryslow).")
 @click.option("--pix-fmt", help="Output pixel format (e.g. yuv420p, yuv444p, rgb24).")
 @swap_options
-@click.option(
-    "--smoothing", type=click.Choice(["window", "ema", "none"]), default="window", show_default=True
-)
-@click.option("--batch-size", type=click.IntRange(1, 1024), default=8, show_default=True)
+@choice_option("--smoothing", SMOOTHING, "window")
+@count_option("--batch-size", 8, high=1024)
 @click.option("--debug-overlay", is_flag=True, help="Draw boxes, landmarks and mask outline.")
 @click.option(
     "--generator-engine",
@@ -80,25 +80,21 @@ def parse_sources(values: tuple[str, ...]) -> list[list[Path]]:
     "backend instead of PyTorch (needs --device cuda).",
 )
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of this output.")
-@click.option(
+@shown(
     "--segment-seconds",
-    type=click.FloatRange(min=0.5),
+    kind=click.FloatRange(min=0.5),
     default=10.0,
-    show_default=True,
     help="Length of the resumable output segments.",
 )
-@click.option(
-    "--json",
-    "json_report",
-    type=Path,
-    metavar="REPORT",
-    help="Write what was done (timings per stage, frames with faces) as JSON.",
+@json_option(
+    "json_report", "REPORT", "Write what was done (timings per stage, frames with faces) as JSON."
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@quiet_option("No progress output.")
 def run(**opts) -> None:
     """Swap faces in TARGET (a video or an image, told apart by content) into OUTPUT."""
     from ghost_engine.api import check_inputs, swap
     from ghost_engine.pipeline.swap import make_config
+    from ghost_engine.video.encode import EncodeSettings
 
     logging.basicConfig(
         level=logging.ERROR if opts["quiet"] else logging.WARNING, format="%(message)s"
@@ -106,7 +102,10 @@ def run(**opts) -> None:
     encode = EncodeSettings(
         codec=opts["codec"], crf=opts["crf"], preset=opts["preset"], pix_fmt=opts["pix_fmt"]
     )
-    times = {"start_s": parse_time(opts["start"]), "end_s": parse_time(opts["end"])}
+    times = {
+        "start_s": parse_time(opts["start"], "--start"),
+        "end_s": parse_time(opts["end"], "--end"),
+    }
     segment_s = opts["segment_seconds"]
     check_inputs(opts["target"], opts["output"], encode=encode, segment_s=segment_s, **times)
     config = make_config(**swap_config_fields(opts), **{name: opts[name] for name in _RUN_FIELDS})

@@ -13,6 +13,14 @@ from pathlib import Path
 
 import click
 
+from ghost_engine.choices import CAUSAL_SMOOTHING, STREAM_SCHEMES, WEBCAM_OUTPUTS
+from ghost_engine.commands.common import (
+    choice_option,
+    count_option,
+    quiet_option,
+    shown,
+    sources_option,
+)
 from ghost_engine.commands.swap_options import swap_config_fields, swap_options
 from ghost_engine.errors import UserInputError
 
@@ -25,22 +33,28 @@ def parse_resolution(text: str | None) -> tuple[int, int] | None:
         return None
     match = _RESOLUTION.match(text)
     if not match:
-        raise UserInputError(f"cannot read resolution {text!r}; use WIDTHxHEIGHT, e.g. 1280x720")
+        raise UserInputError(
+            f"cannot read resolution {text!r}; use WIDTHxHEIGHT, e.g. 1280x720",
+            option="--resolution",
+            value=text,
+        )
     width, height = int(match.group(1)), int(match.group(2))
     if width % 2 or height % 2:
-        raise UserInputError(f"resolution {width}x{height} must have an even width and height")
+        raise UserInputError(
+            f"resolution {width}x{height} must have an even width and height",
+            option="--resolution",
+            value=text,
+        )
     return width, height
 
 
 def _config(opts: dict):
+    """The SwapConfig of these options (a bad value raises its UserInputError)."""
     from ghost_engine.face.swap_config import SwapConfig
 
-    try:
-        return SwapConfig(
-            batch_size=opts["micro_batch"], smoothing=opts["smoothing"], **swap_config_fields(opts)
-        )
-    except ValueError as exc:
-        raise UserInputError(str(exc)) from exc
+    return SwapConfig(
+        batch_size=opts["micro_batch"], smoothing=opts["smoothing"], **swap_config_fields(opts)
+    )
 
 
 def _write_report(path: Path, summary: dict, records: list | None) -> None:
@@ -55,25 +69,16 @@ def _write_report(path: Path, summary: dict, records: list | None) -> None:
         raise translate_write_error(exc, path) from exc
 
 
+_OUTPUT_HELP = (
+    f"{', '.join(WEBCAM_OUTPUTS)}, a video file, or "
+    f"{', '.join(scheme + '://' for scheme in STREAM_SCHEMES)} URL."
+)
+
+
 @click.command("webcam")
-@click.option(
-    "-s",
-    "--source",
-    "sources",
-    multiple=True,
-    required=True,
-    metavar="IMG[,IMG]",
-    help="Source face photo(s); commas for one person, repeat for faces to switch between.",
-)
-@click.option(
-    "--camera", default="0", show_default=True, help="Device index, stream URL or video file."
-)
-@click.option(
-    "--output",
-    default="window",
-    show_default=True,
-    help="window, virtual-camera, none, a video file, or rtsp://, rtmp://, srt://, udp:// URL.",
-)
+@sources_option("Source face photo(s); commas for one person, repeat for faces to switch between.")
+@shown("--camera", default="0", help="Device index, stream URL or video file.")
+@shown("--output", default="window", help=_OUTPUT_HELP)
 @click.option("--resolution", metavar="WxH", help="Capture size, e.g. 1280x720.")
 @click.option(
     "--fps",
@@ -81,26 +86,12 @@ def _write_report(path: Path, summary: dict, records: list | None) -> None:
     help="Camera frame rate to ask for (devices; a file plays at its own rate).",
 )
 @swap_options
-@click.option(
-    "--smoothing",
-    type=click.Choice(["ema", "none"]),
-    default="ema",
-    show_default=True,
-    help="Causal landmark smoothing (no look-ahead).",
+@choice_option("--smoothing", CAUSAL_SMOOTHING, "ema", "Causal landmark smoothing (no look-ahead).")
+@count_option(
+    "--hold-frames", 5, "Frames the last swap is held when the face is lost.", low=0, high=120
 )
-@click.option(
-    "--hold-frames",
-    type=click.IntRange(0, 120),
-    default=5,
-    show_default=True,
-    help="Frames the last swap is held when the face is lost.",
-)
-@click.option(
-    "--micro-batch",
-    type=click.IntRange(1, 16),
-    default=1,
-    show_default=True,
-    help="Consecutive frames swapped per call (more adds latency).",
+@count_option(
+    "--micro-batch", 1, "Consecutive frames swapped per call (more adds latency).", high=16
 )
 @click.option(
     "--detect-max-side",
@@ -116,7 +107,7 @@ def _write_report(path: Path, summary: dict, records: list | None) -> None:
 @click.option("--loop", is_flag=True, help="Loop a video file given as --camera.")
 @click.option("--report", type=Path, metavar="JSON", help="Write the latency report here.")
 @click.option("--report-frames", is_flag=True, help="Add every frame's timestamps to --report.")
-@click.option("-q", "--quiet", is_flag=True, help="No live numbers.")
+@quiet_option("No live numbers.")
 def webcam(**opts) -> None:
     """Swap faces live: camera -> newest frame -> swap -> output, with live controls.
 
@@ -124,7 +115,7 @@ def webcam(**opts) -> None:
     Over --control-port: GET /state, POST /control {"source": 1, "swap": false, "blur": 1.5}.
     """
     from ghost_engine.commands.run import parse_sources
-    from ghost_engine.pipeline.swap import check_device
+    from ghost_engine.runtime.devices import check_device
     from ghost_engine.video.output import check_output_path
     from ghost_engine.webcam.capture import open_camera
     from ghost_engine.webcam.controls import LiveControls
@@ -135,7 +126,7 @@ def webcam(**opts) -> None:
     size = parse_resolution(opts["resolution"])
     sources = parse_sources(opts["sources"])
     if not sources or any(not person for person in sources):
-        raise UserInputError("give at least one source photo (-s/--source IMG)")
+        raise UserInputError("give at least one source photo (-s/--source IMG)", option="--source")
     config = _config(opts)
     loop = LoopConfig(
         hold_frames=opts["hold_frames"],
@@ -168,7 +159,7 @@ def _run(opts, config, sources, camera, sink, controls, loop, fps) -> None:
     server = None
     monitor = LiveWindow()
     try:
-        stage = build_live_stage(config, sources, fps=fps, detect_max_side=opts["detect_max_side"])
+        stage = build_live_stage(config, sources, detect_max_side=opts["detect_max_side"])
         if opts["control_port"] is not None:
             server = ControlServer(controls, opts["control_port"], monitor.numbers).start()
             click.echo(f"live controls: {server.url}/state and POST {server.url}/control", err=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,6 @@ class AnalysisStage:
         models: AnalysisModels,
         references: np.ndarray | None,
         ops: ImageOps,
-        fps: float = 30.0,
     ) -> None:
         self.config = config
         self.models = models
@@ -65,8 +65,9 @@ class AnalysisStage:
         self.matcher = TargetMatcher(
             MatchConfig(config.all_faces, config.similarity_threshold), similarity, references
         )
-        self.smoother = make_smoother(config.smoothing, fps)
+        self.smoother = make_smoother(config.smoothing)
         self._pending: deque[AnalysedFrame] = deque()
+        self._done: deque[int] = deque()  # held frames a resumed run must not emit
         self._thumb: tuple[int, np.ndarray] | None = None
         self._timer = StepTimer(STEPS)
 
@@ -107,16 +108,45 @@ class AnalysisStage:
                         self.tracker.tracks[track_id].extra["embedded_at"] = frame.index
             sources = self.matcher.assign(faces)
             self.smoother.push(frame.index, {faces[i].track_id: faces[i].kps for i in sources})
-            self._pending.append(AnalysedFrame(frame, faces, sources))
+            sims = self.matcher.last_similarities
+            self._pending.append(AnalysedFrame(frame, faces, sources, sims))
 
     def _ready(self, keep: int) -> list[AnalysedFrame]:
-        """Analysed frames beyond the last `keep`, with their smoothed points."""
+        """Analysed frames beyond the last `keep`, with their smoothed points. Frames an
+        earlier run already finished (see `restore`) are popped from the smoother, as
+        that run did, and dropped."""
         ready = []
+        while self._done and len(self._done) + len(self._pending) > keep:
+            self.smoother.pop(self._done.popleft())
         while len(self._pending) > keep:
             item = self._pending.popleft()
             item.smoothed = self.smoother.pop(item.frame.index)
             ready.append(item)
         return ready
+
+    def state(self) -> dict[str, Any]:
+        """Everything the frames after this point depend on, as plain data: tracks,
+        matching, smoother buffers and the scene-cut thumbnail. Taken between frames
+        (before the next `process`); the frames still held for look-ahead are named by
+        index only, as a resumed run starts after them."""
+        thumb = None if self._thumb is None else {"frame": self._thumb[0], "image": self._thumb[1]}
+        return {
+            "tracker": self.tracker.state(),
+            "matcher": self.matcher.state(),
+            "smoother": self.smoother.state(),
+            "thumbnail": thumb,
+            "held": [*self._done, *(item.frame.index for item in self._pending)],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from `state()` of an earlier run; its held frames are already done."""
+        self.tracker.restore(state["tracker"])
+        self.matcher.restore(state["matcher"])
+        self.smoother.restore(state["smoother"])
+        thumb = state["thumbnail"]
+        self._thumb = None if thumb is None else (int(thumb["frame"]), np.asarray(thumb["image"]))
+        self._pending.clear()
+        self._done = deque(int(i) for i in state["held"])
 
     def _embed(self, frame: Frame, faces: list[Face]) -> None:
         """Identity embeddings of `faces` (for tracking and matching)."""

@@ -2,9 +2,12 @@
 
 - all faces: every face gets source 0;
 - no references (GHOST's default): the first face seen (the best-scored face of the
-  first frame with a face) becomes the target; in each frame the face on its track, or
-  else the face most similar to it above the threshold, gets source 0; others are left
-  alone;
+  first frame with a face) is the target, and its identity stays fixed; in each frame
+  the face on the target's own track gets source 0, or, when that track is not in the
+  frame, the face most similar to the fixed identity above the threshold (for that frame
+  only: a person who passes the threshold while the target is away never keeps the
+  swap once the target is back). GHOST compares every frame with that identity too; we
+  add the track preference and the per-track averaging below;
 - references: each face goes to the reference it matches best above the threshold,
   one face per reference per frame (Hungarian on the similarities), reference i -> source
   i. A face's similarity is averaged over its track, so a profile view that matches
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -47,6 +51,9 @@ class TargetMatcher:
         self.target_embedding: np.ndarray | None = None
         self.target_track: int | None = None
         self._track_sums: dict[int, tuple[np.ndarray, int]] = {}
+        # per face of the last `assign` call: its (track-averaged) similarity to each
+        # reference, or to the first face; None in all-faces mode
+        self.last_similarities: np.ndarray | None = None
 
     @property
     def needs_embeddings(self) -> bool:
@@ -79,6 +86,7 @@ class TargetMatcher:
         )
 
     def assign(self, faces: list[Face]) -> dict[int, int]:
+        self.last_similarities = None
         if not faces:
             return {}
         if self.config.all_faces:
@@ -89,6 +97,7 @@ class TargetMatcher:
         if self.references is None:
             return self._assign_first(faces, thr)
         sims = self._track_similarity(faces, self.references)
+        self.last_similarities = sims
         rows, cols = linear_sum_assignment(-sims)
         return {int(r): int(c) for r, c in zip(rows, cols, strict=True) if sims[r, c] > thr}
 
@@ -97,13 +106,33 @@ class TargetMatcher:
             best = int(np.argmax([f.score for f in faces]))
             self.target_embedding = np.asarray(faces[best].embedding, dtype=np.float64)
             self.target_track = faces[best].track_id
+            self.last_similarities = self._track_similarity(faces, self.target_embedding[None])
             return {best: 0}
+        sims = self._track_similarity(faces, self.target_embedding[None])
+        self.last_similarities = sims
         for i, face in enumerate(faces):
             if self.target_track is not None and face.track_id == self.target_track:
                 return {i: 0}
-        sims = self._track_similarity(faces, self.target_embedding[None])[:, 0]
-        best = int(np.argmax(sims))
-        if sims[best] > thr:
-            self.target_track = faces[best].track_id
-            return {best: 0}
-        return {}
+        best = int(np.argmax(sims[:, 0]))
+        return {best: 0} if sims[best, 0] > thr else {}
+
+    def state(self) -> dict[str, Any]:
+        """Everything later frames depend on, as plain data (for resume)."""
+        return {
+            "target_embedding": self.target_embedding,
+            "target_track": self.target_track,
+            "track_sums": [
+                {"track": t, "total": total, "count": count}
+                for t, (total, count) in self._track_sums.items()
+            ],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        emb = state["target_embedding"]
+        self.target_embedding = None if emb is None else np.asarray(emb, np.float64)
+        track = state["target_track"]
+        self.target_track = None if track is None else int(track)
+        self._track_sums = {
+            int(t["track"]): (np.asarray(t["total"], np.float64), int(t["count"]))
+            for t in state["track_sums"]
+        }

@@ -20,13 +20,16 @@ class AnalysedFrame:
     """One frame after detection, tracking, matching and smoothing.
 
     `sources` maps a face's index in `faces` to the source row it gets (faces without a
-    match are absent); `smoothed` maps a track id to its smoothed five points (filled
-    once the smoother's look-ahead has seen enough later frames).
+    match are absent); `similarities` holds each face's (track-averaged) similarity to
+    every reference, or to the first face (None when every face is swapped); `smoothed`
+    maps a track id to its smoothed five points (filled once the smoother's look-ahead
+    has seen enough later frames).
     """
 
     frame: Frame
     faces: list[Face]
     sources: dict[int, int]
+    similarities: np.ndarray | None = None
     smoothed: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property

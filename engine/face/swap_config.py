@@ -1,17 +1,32 @@
-"""The face-swap stage's settings (the run command's face options), frozen."""
+"""The face-swap stage's settings (the run command's face options), frozen.
+
+A bad value is the user's to fix, so it raises `UserInputError` naming the CLI flag,
+the value and the allowed ones (the choices come from `ghost_engine.choices`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-GENERATORS = ("ghost", "random", "passthrough")
-DETECTORS = ("auto", "scrfd", "dlib")
-RECOGNIZERS = ("auto", "arcface", "glintr100", "dlib")
-SMOOTHING = ("window", "ema", "none")
-MASK_MODES = ("ghost", "adaptive")
-ENHANCE_MODES = ("per_face", "official")
-RUNTIMES = ("auto", "torch", "onnxruntime")
+from ghost_engine.choices import (
+    DETECTORS,
+    ENHANCE_MODES,
+    GENERATOR_BLOCKS,
+    GENERATORS,
+    MASK_MODES,
+    RECOGNIZERS,
+    RUNTIMES,
+    SMOOTHING,
+    check_choice,
+)
+from ghost_engine.errors import UserInputError
+from ghost_engine.runtime.devices import CUDA, is_gpu
+
+
+def cli_flag(field: str) -> str:
+    """The command-line flag of a SwapConfig field: `mask_mode` -> `--mask-mode`."""
+    return "--" + field.replace("_", "-")
 
 
 @dataclass(frozen=True)
@@ -73,17 +88,33 @@ class SwapConfig:
             ("runtime", RUNTIMES),
         ):
             value = getattr(self, name)
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-        if self.generator_blocks not in (1, 2, 3):
-            raise ValueError(f"generator_blocks must be 1, 2 or 3; got {self.generator_blocks}")
+            message = f"{name} must be one of {', '.join(allowed)}; got {value!r}"
+            check_choice(cli_flag(name), value, allowed, message)
+        blocks = self.generator_blocks
+        message = f"generator_blocks must be 1, 2 or 3; got {blocks}"
+        check_choice(cli_flag("generator_blocks"), blocks, GENERATOR_BLOCKS, message)
         if self.detect_max_side is not None and self.detect_max_side < 64:
-            raise ValueError(f"detect_max_side must be at least 64; got {self.detect_max_side}")
+            raise UserInputError(
+                f"detect_max_side must be at least 64; got {self.detect_max_side}",
+                option=cli_flag("detect_max_side"),
+                value=self.detect_max_side,
+            )
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1; got {self.batch_size}")
-        if self.generator_engine is not None and self.device != "cuda":
-            raise ValueError(
-                "a TensorRT generator engine runs on the CUDA backend only; add --device cuda"
+            raise UserInputError(
+                f"batch_size must be at least 1; got {self.batch_size}",
+                option=cli_flag("batch_size"),
+                value=self.batch_size,
+            )
+        if self.generator_engine is not None and not is_gpu(self.device):
+            raise UserInputError(
+                "a TensorRT generator engine runs on the CUDA backend only; add --device cuda",
+                option=cli_flag("device"),
+                value=self.device,
+                allowed=(CUDA,),
             )
         if not 0.0 <= self.enhance_blend <= 1.0:
-            raise ValueError(f"enhance_blend must be between 0 and 1; got {self.enhance_blend}")
+            raise UserInputError(
+                f"enhance_blend must be between 0 and 1; got {self.enhance_blend}",
+                option=cli_flag("enhance_blend"),
+                value=self.enhance_blend,
+            )

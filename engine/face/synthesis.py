@@ -10,7 +10,7 @@ faces the crop matrix and the 224 mask). Mask parameters per track are the only 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -95,6 +95,27 @@ class MaskState:
         self._state[track] = (frame_index, smoothed)
         return smooth_params(smoothed)
 
+    def state(self) -> list[dict[str, Any]]:
+        """Per track: the last frame and its frozen parameters (ghost) or smoothed offset."""
+        out = []
+        for track, (frame, value) in self._state.items():
+            entry: dict[str, Any] = {"track": track, "frame": frame}
+            if isinstance(value, MaskParams):
+                entry["params"] = asdict(value)
+            else:
+                entry["offset"] = None if value is None else float(value)
+            out.append(entry)
+        return out
+
+    def restore(self, state: list[dict[str, Any]]) -> None:
+        self._state = {
+            int(e["track"]): (
+                int(e["frame"]),
+                MaskParams(**e["params"]) if "params" in e else e["offset"],
+            )
+            for e in state
+        }
+
 
 class SynthesisStage:
     """Implements `StreamStage` from `AnalysedFrame`s to frames; one stream each.
@@ -124,6 +145,13 @@ class SynthesisStage:
 
     def timings(self) -> dict[str, float]:
         return self._timer.timings()
+
+    def state(self) -> dict[str, Any]:
+        """The mask parameters per track (what later frames depend on), as plain data."""
+        return {"masks": self.masks.state()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.masks.restore(state["masks"])
 
     def close(self) -> None:
         """Nothing to release: the models belong to whoever built them."""

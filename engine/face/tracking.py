@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -116,3 +117,36 @@ class Tracker:
             face.track_id = track.track_id
             ids.append(track.track_id)
         return ids
+
+    def state(self) -> dict[str, Any]:
+        """The live tracks and the next id, as plain data (for resume)."""
+        return {
+            "next_id": self._next_id,
+            "tracks": [
+                {
+                    "track": t.track_id,
+                    "box": t.box,
+                    "last_frame": t.last_frame,
+                    "embedding": t.embedding,
+                    "frames": t.frames,
+                    "embedded_at": t.extra.get("embedded_at"),
+                }
+                for t in self.tracks.values()
+            ],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._next_id = int(state["next_id"])
+        self.tracks = {}
+        for t in state["tracks"]:
+            emb = t["embedding"]
+            track = Track(
+                int(t["track"]),
+                np.asarray(t["box"], np.float32),
+                int(t["last_frame"]),
+                None if emb is None else np.asarray(emb, np.float64),
+                int(t["frames"]),
+            )
+            if t["embedded_at"] is not None:
+                track.extra["embedded_at"] = int(t["embedded_at"])
+            self.tracks[track.track_id] = track

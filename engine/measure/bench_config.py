@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ghost_engine.choices import BENCH_RUNTIMES
 from ghost_engine.errors import UserInputError
 from ghost_engine.runtime.devices import CPU, DEVICES
 
-RUNTIMES = ("torch", "onnxruntime", "tensorrt")
+RUNTIMES = BENCH_RUNTIMES
 
 # Per-frame stages in pipeline order; `unit` says what one item is.
 STAGES = (

@@ -77,9 +77,7 @@ def run_once(
     """
     info = work.info
     cfg = work.swap_config
-    stage = assemble_stage(
-        cfg, work.models, work.source_ids, None, HostImageOps(), fps=float(info.rate)
-    )
+    stage = assemble_stage(cfg, work.models, work.source_ids, None, HostImageOps())
     backend = open_backend(cfg.device)
     started = time.perf_counter()
     pipeline = PipelineConfig(batch_size=batch)

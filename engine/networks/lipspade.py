@@ -38,7 +38,7 @@ __all__ = [
 
 BNMode = Literal["official", "per_face", "running"]
 
-BN_MODES: dict[str, str] = {
+BN_MODES: dict[str, str] = {  # keys: ghost_engine.choices.SR_BN_MODES
     "official": (
         "BatchNorm on the statistics of the whole batch and one spectral-norm power "
         "iteration from the stored u: what GHOST's inference computes (it runs the network "

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
+from ghost_engine.choices import PROGRESS_MODES, check_choice
+
 
 @dataclass(frozen=True)
 class ProgressConfig:
@@ -32,8 +34,12 @@ class Progress:
         mode = config.mode
         if mode == "auto":
             mode = "bar" if _isatty(self.stream) else "log"
-        if mode not in ("bar", "log", "quiet"):
-            raise ValueError(f"progress mode must be auto, bar, log or quiet, got {mode!r}")
+        check_choice(
+            "--progress",
+            mode,
+            PROGRESS_MODES,
+            f"progress mode must be {', '.join(PROGRESS_MODES)}, got {mode!r}",
+        )
         self.mode, self.total, self.config = mode, total, config
         self.done = 0
         self._start = time.monotonic()

@@ -65,12 +65,11 @@ def assemble_stage(
     references: np.ndarray | None,
     ops: ImageOps,
     *,
-    fps: float = 30.0,
     overrides: SwapOverrides | None = None,
 ) -> SwapStage:
     """The swap stage's parts on loaded models: analysis, synthesis and, with
     `config.debug_overlay`, the overlay."""
-    analysis = AnalysisStage(config, models.analysis(), references, ops, fps)
+    analysis = AnalysisStage(config, models.analysis(), references, ops)
     synthesis = SynthesisStage(config, models.synthesis(), source_ids, ops, overrides)
     overlay = OverlayStage(ops) if config.debug_overlay else None
     return SwapStage(analysis, synthesis, overlay)
@@ -84,7 +83,6 @@ def build_swap_stage(
     backend: Backend | None = None,
     ops: ImageOps | None = None,
     store: ModelStore | None = None,
-    fps: float = 30.0,
     overrides: SwapOverrides | None = None,
 ) -> SwapStage:
     """The stage for `config`: one inner list of photos per source person (their
@@ -95,7 +93,8 @@ def build_swap_stage(
     Raises NoFaceError (naming the photo), ModelMissingError, InputFileNotFoundError or
     UnsupportedMediaError.
     """
-    check_people(sources, target_faces)
+    if not sources or any(len(person) == 0 for person in sources):
+        raise UserInputError("give at least one photo for every source person", option="--source")
     for photo in [*(p for person in sources for p in person), *target_faces]:
         read_photo(Path(photo))  # unreadable files fail before any model loads
     backend = backend if backend is not None else open_backend(config.device)
@@ -120,7 +119,7 @@ def build_swap_stage(
         for photo in target_faces:
             photo_face(models.detector, Path(photo))
     ops = ops if ops is not None else backend.image_ops()
-    return assemble_stage(config, models, source_ids, references, ops, fps=fps, overrides=overrides)
+    return assemble_stage(config, models, source_ids, references, ops, overrides=overrides)
 
 
 def close_stages(stages: Sequence[StreamStage]) -> None:

@@ -161,3 +161,21 @@ def onnxruntime_providers(device: Any) -> list[str]:
     if is_gpu(device):
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
+
+
+def gpu_model(index: int = 0) -> tuple[str, tuple[int, int]]:
+    """Name and compute capability (major, minor) of GPU `index`: what a TensorRT engine is
+    tied to. Read through PyTorch when it has CUDA, else through CuPy; where neither sees
+    a GPU this raises ImportError or RuntimeError (CuPy's CUDARuntimeError is one)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            major, minor = torch.cuda.get_device_capability(index)
+            return torch.cuda.get_device_name(index), (major, minor)
+    except (ImportError, RuntimeError):
+        pass  # fall through to CuPy
+    cupy = importlib.import_module("cupy")
+    props = cupy.cuda.runtime.getDeviceProperties(index)
+    name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+    return name, (int(props["major"]), int(props["minor"]))

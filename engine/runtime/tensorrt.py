@@ -3,10 +3,13 @@
 Buffers are anything with `__cuda_array_interface__` (CuPy and Numba arrays, PyTorch
 CUDA tensors), so the CUDA backend hands its own arrays in without copies; the wrapper
 only binds addresses (`set_tensor_address`) and enqueues (`execute_async_v3`).
+`import_tensorrt` is where TensorRT is imported, for running here and for building in
+`ghost_engine.export` (which may use the runtime; the runtime never uses export).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +17,20 @@ from types import ModuleType
 
 import numpy as np
 
-from ghost_engine.errors import ExportError, InputFileNotFoundError, UserInputError
-from ghost_engine.export.tensorrt_env import import_tensorrt
+from ghost_engine.errors import (
+    ExportError,
+    InputFileNotFoundError,
+    OptionalDependencyError,
+    UserInputError,
+)
+
+
+def import_tensorrt(purpose: str = "Building or running TensorRT engines") -> ModuleType:
+    """`import tensorrt`, or an OptionalDependencyError that says how to install it."""
+    try:
+        return importlib.import_module("tensorrt")
+    except ImportError:
+        raise OptionalDependencyError.for_extra("tensorrt", "tensorrt", purpose) from None
 
 
 @dataclass(frozen=True)

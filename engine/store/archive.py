@@ -32,14 +32,15 @@ def open_checked(path: Path) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise UserInputError(f"{path} is not a readable zip archive: {exc}") from exc
+        raise UserInputError(f"{path} is not a readable zip archive: {exc}", path=path) from exc
     for info in archive.infolist():
         reason = _unsafe_reason(info)
         if reason is not None:
             archive.close()
             raise UnsafeArchiveError(
                 f"refusing {path}: member {info.filename!r} is {reason}; nothing was "
-                f"extracted. Get the archive from its official source"
+                f"extracted. Get the archive from its official source",
+                path=path,
             )
     return archive
 
@@ -58,7 +59,8 @@ def find_member(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo | None:
     if len(hits) > 1:
         raise UserInputError(
             f"{archive.filename} holds {len(hits)} files named {name!r} "
-            f"({', '.join(h.filename for h in hits)}); import them from a folder instead"
+            f"({', '.join(h.filename for h in hits)}); import them from a folder instead",
+            path=archive.filename,
         )
     return hits[0] if hits else None
 
@@ -71,8 +73,9 @@ def extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path) 
     except (zipfile.BadZipFile, EOFError) as exc:
         dest.unlink(missing_ok=True)
         raise UserInputError(
-            f"{archive.filename}: member {info.filename} is damaged: {exc}"
+            f"{archive.filename}: member {info.filename} is damaged: {exc}",
+            path=archive.filename,
         ) from exc
     except OSError as exc:
         dest.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {dest}: {exc}") from exc
+        raise OutputError(f"cannot write {dest}: {exc}", path=dest) from exc

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ghost_engine import __version__
-from ghost_engine.errors import DownloadError, OutputError
+from ghost_engine.errors import DownloadError, OutputError, UserInputError
 from ghost_engine.store.download_progress import Progress
 from ghost_engine.store.hashing import hash_into
 
@@ -37,8 +37,17 @@ class DownloadConfig:
     chunk_bytes: int = 1 << 20
 
     def __post_init__(self) -> None:
-        if self.retries < 0 or self.jobs < 1 or self.timeout_s <= 0 or self.backoff_s < 0:
-            raise ValueError(f"invalid download settings: {self}")
+        # The first setting out of range, named by its `models download` flag.
+        for option, value, bad in (
+            ("--retries", self.retries, self.retries < 0),
+            ("--jobs", self.jobs, self.jobs < 1),
+            ("--timeout", self.timeout_s, self.timeout_s <= 0),
+            ("backoff_s", self.backoff_s, self.backoff_s < 0),
+        ):
+            if bad:
+                raise UserInputError(
+                    f"invalid download settings: {self}", option=option, value=value
+                )
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,8 @@ def fetch(
     if not urls:
         raise DownloadError(
             f"{label} has no download URL; set GHOST_ENGINE_MODEL_BASE_URL to a mirror or "
-            f"use 'ghost-engine models import PATH' with a copy obtained elsewhere"
+            f"use 'ghost-engine models import PATH' with a copy obtained elsewhere",
+            path=part,
         )
     part.parent.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
@@ -157,7 +167,7 @@ def _copy(
     try:
         out = open(part, "ab")
     except OSError as exc:
-        raise OutputError(f"cannot write {part}: {exc}") from exc
+        raise OutputError(f"cannot write {part}: {exc}", path=part) from exc
     with out:
         while True:
             try:
@@ -169,7 +179,7 @@ def _copy(
             try:
                 out.write(block)
             except OSError as exc:
-                raise OutputError(f"cannot write {part}: {exc}") from exc
+                raise OutputError(f"cannot write {part}: {exc}", path=part) from exc
             hasher.update(block)
             size += len(block)
             progress.advance(label, len(block))

@@ -41,7 +41,9 @@ def import_models(store: ModelStore, source: Path, *, force: bool = False) -> Im
     """Verify and file every known model found in `source`; bad files are reported."""
     source = Path(source)
     if not source.exists():
-        raise InputFileNotFoundError(f"{source} does not exist; give a folder, zip or file")
+        raise InputFileNotFoundError(
+            f"{source} does not exist; give a folder, zip or file", path=source
+        )
     with _Candidates(source) as candidates:
         report = ImportReport()
         found_any = False
@@ -61,7 +63,9 @@ def import_models(store: ModelStore, source: Path, *, force: bool = False) -> Im
                 report.failed[name] = str(exc)
     if not found_any:
         files = ", ".join(sorted({e.file for e in store.manifest.entries.values()}))
-        raise UserInputError(f"no model files found in {source}; expected any of: {files}")
+        raise UserInputError(
+            f"no model files found in {source}; expected any of: {files}", path=source
+        )
     return report
 
 
@@ -122,7 +126,7 @@ class _Candidates:
             with open_checked(path) as zf:
                 info = find_member(zf, PurePosixPath(member).name)
                 if info is None:
-                    raise UserInputError(f"{path} has no member {member!r}")
+                    raise UserInputError(f"{path} has no member {member!r}", path=path)
                 extract_member(zf, info, dest)
 
         return copy
@@ -133,4 +137,4 @@ def _copy_file(src: Path, dest: Path) -> None:
         shutil.copyfile(src, dest)
     except OSError as exc:
         dest.unlink(missing_ok=True)
-        raise UserInputError(f"cannot copy {src} into the model cache: {exc}") from exc
+        raise UserInputError(f"cannot copy {src} into the model cache: {exc}", path=src) from exc

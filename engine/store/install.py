@@ -88,7 +88,9 @@ def verify_installed(store: ModelStore, name: str) -> VerifyResult:
     except GhostEngineError as exc:
         _remove(path, conv)
         store.records.set_stamp(name, None)
-        raise CheckpointError(f"{exc} The file was removed and will not be used.") from exc
+        raise CheckpointError(
+            f"{exc} The file was removed and will not be used.", path=path
+        ) from exc
     pinned = expected is None
     if pinned:
         store.records.pin(name, sha, path.stat().st_size, f"verified {path}")
@@ -167,7 +169,8 @@ def _download_from_archive(store: ModelStore, entry: ModelEntry) -> VerifyResult
                 raise DownloadError(
                     f"{archive.file} from {got.url} has no member {archive.member!r}; "
                     f"the upstream pack changed. Import the file with 'ghost-engine models "
-                    f"import PATH' instead"
+                    f"import PATH' instead",
+                    path=part,
                 )
             extract_member(zf, info, member_part)
         result = install_part(store, entry, member_part, sha256_file(member_part), got.url)

@@ -85,7 +85,9 @@ class Manifest:
         except KeyError:
             raise UserInputError(
                 f"unknown model {name!r}; known models: {', '.join(sorted(self.entries))} "
-                f"(see 'ghost-engine models list')"
+                f"(see 'ghost-engine models list')",
+                value=name,
+                allowed=sorted(self.entries),
             ) from None
 
     def pack(self, name: str) -> tuple[str, ...]:
@@ -94,7 +96,10 @@ class Manifest:
             return self.packs[name]
         except KeyError:
             raise UserInputError(
-                f"unknown pack {name!r}; known packs: {', '.join(sorted(self.packs))}"
+                f"unknown pack {name!r}; known packs: {', '.join(sorted(self.packs))}",
+                option="--pack",
+                value=name,
+                allowed=sorted(self.packs),
             ) from None
 
 
@@ -107,13 +112,22 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
         try:
             text = Path(path).read_text("utf-8")
         except OSError as exc:
-            raise UserInputError(f"cannot read the model manifest {path}: {exc}") from exc
+            raise UserInputError(
+                f"cannot read the model manifest {path}: {exc}", path=path
+            ) from exc
         source = str(path)
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserInputError(f"model manifest {source} is not valid JSON: {exc}") from exc
-    return parse_manifest(raw, source)
+        raise UserInputError(
+            f"model manifest {source} is not valid JSON: {exc}", path=path
+        ) from exc
+    try:
+        return parse_manifest(raw, source)
+    except UserInputError as exc:
+        if path is not None and exc.path is None:
+            exc.path = str(path)  # the entry-level checks name the file only in their text
+        raise
 
 
 def parse_manifest(raw: object, source: str = "<memory>") -> Manifest:

@@ -199,7 +199,8 @@ class ModelStore:
         why = "the download was declined; " if declined else ""
         return ModelMissingError(
             f"missing model files in {self.root}: {self.describe(names)}; {why}get them "
-            f"with: {self.fix_command(names)} (offline: ghost-engine models import PATH)"
+            f"with: {self.fix_command(names)} (offline: ghost-engine models import PATH)",
+            path=self.root,
         )
 
 

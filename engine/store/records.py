@@ -41,10 +41,13 @@ class JsonRecord:
         except (OSError, json.JSONDecodeError) as exc:
             raise UserInputError(
                 f"{self.path} is unreadable ({exc}); fix or delete it and run "
-                f"'ghost-engine models verify' again"
+                f"'ghost-engine models verify' again",
+                path=self.path,
             ) from exc
         if not isinstance(data, dict):
-            raise UserInputError(f"{self.path} must hold a JSON object; fix or delete it")
+            raise UserInputError(
+                f"{self.path} must hold a JSON object; fix or delete it", path=self.path
+            )
         return data
 
     def get(self, key: str) -> dict | None:

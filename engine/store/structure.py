@@ -38,7 +38,8 @@ def _check_pth(entry: ModelEntry, path: Path) -> Path | None:
         raise
     except (RuntimeError, ValueError, KeyError, EOFError, pickle.UnpicklingError) as exc:
         raise CheckpointError(
-            f"{entry.name}: {path} does not load into network {entry.network!r}: {exc}"
+            f"{entry.name}: {path} does not load into network {entry.network!r}: {exc}",
+            path=path,
         ) from exc
     return converted if converted.is_file() else None
 
@@ -53,7 +54,9 @@ def check_onnx_signature(path: Path, signature: OnnxSignature, *, label: str) ->
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises protobuf DecodeError and others; all mean "bad"
-        raise CheckpointError(f"{label}: {path} is not a readable ONNX model: {exc}") from exc
+        raise CheckpointError(
+            f"{label}: {path} is not a readable ONNX model: {exc}", path=path
+        ) from exc
     graph = model.graph
     weights = {init.name for init in graph.initializer}
     inputs = [v for v in graph.input if v.name not in weights]
@@ -62,7 +65,8 @@ def check_onnx_signature(path: Path, signature: OnnxSignature, *, label: str) ->
     if problems:
         raise CheckpointError(
             f"{label}: {path} is not the expected model: " + "; ".join(problems) + ". "
-            f"Download the published file with: ghost-engine models download {label}"
+            f"Download the published file with: ghost-engine models download {label}",
+            path=path,
         )
 
 

@@ -14,13 +14,15 @@ from pathlib import Path
 
 import av
 
+from ghost_engine.choices import CODECS, check_choice
 from ghost_engine.errors import UserInputError
 from ghost_engine.types import I420, Frame
 from ghost_engine.video.output import translate_write_error
 
 _log = logging.getLogger(__name__)
 
-# user name -> (encoder, default pix_fmt, has CRF, has x264-style preset)
+# user name (one of ghost_engine.choices.CODECS, in their order) -> (encoder, default
+# pix_fmt, has CRF, has x264-style preset)
 _CODECS: dict[str, tuple[str, str, bool, bool]] = {
     "h264": ("libx264", "yuv420p", True, True),
     "hevc": ("libx265", "yuv420p", True, True),
@@ -30,7 +32,6 @@ _CODECS: dict[str, tuple[str, str, bool, bool]] = {
     "ffv1": ("ffv1", "bgr0", False, False),
 }
 _RGB_PIX_FMTS = {"rgb24", "bgr24", "bgr0"}
-CODEC_CHOICES = tuple(_CODECS)
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,8 @@ class EncodeSettings:
 
     def resolve(self) -> tuple[str, str, dict[str, str]]:
         """(FFmpeg encoder, pixel format, encoder options), or a UserInputError."""
-        if self.codec not in _CODECS:
-            raise UserInputError(
-                f"unknown codec '{self.codec}'; choose one of {', '.join(CODEC_CHOICES)}"
-            )
+        message = f"unknown codec '{self.codec}'; choose one of {', '.join(CODECS)}"
+        check_choice("--codec", self.codec, CODECS, message)
         encoder, default_fmt, has_crf, has_preset = _CODECS[self.codec]
         pix_fmt = self.pix_fmt or default_fmt
         if self.codec == "h264" and pix_fmt in _RGB_PIX_FMTS:
@@ -58,15 +57,23 @@ class EncodeSettings:
         if encoder not in av.codecs_available:
             raise UserInputError(
                 f"this FFmpeg build has no '{encoder}' encoder for --codec {self.codec}; "
-                "choose another codec"
+                "choose another codec",
+                option="--codec",
+                value=self.codec,
             )
         options: dict[str, str] = {}
         if self.crf is not None and not has_crf:
-            raise UserInputError(f"--crf does not apply to --codec {self.codec} (no CRF mode)")
+            raise UserInputError(
+                f"--crf does not apply to --codec {self.codec} (no CRF mode)",
+                option="--crf",
+                value=self.crf,
+            )
         if has_crf:
             crf = 18 if self.crf is None else self.crf
             if not 0 <= crf <= 63:
-                raise UserInputError(f"--crf must be between 0 and 63, got {crf}")
+                raise UserInputError(
+                    f"--crf must be between 0 and 63, got {crf}", option="--crf", value=crf
+                )
             options["crf"] = str(crf)
             if self.codec == "vp9":
                 options["b"] = "0"  # constant-quality mode
@@ -76,12 +83,18 @@ class EncodeSettings:
                 options["x265-params"] = "log-level=error"
         if self.preset is not None:
             if not has_preset:
-                raise UserInputError(f"--preset applies to h264 and hevc only, not {self.codec}")
+                raise UserInputError(
+                    f"--preset applies to h264 and hevc only, not {self.codec}",
+                    option="--preset",
+                    value=self.preset,
+                )
             options["preset"] = self.preset
         try:
             av.VideoFormat(pix_fmt)
         except ValueError as exc:
-            raise UserInputError(f"unknown pixel format '{pix_fmt}' (--pix-fmt)") from exc
+            raise UserInputError(
+                f"unknown pixel format '{pix_fmt}' (--pix-fmt)", option="--pix-fmt", value=pix_fmt
+            ) from exc
         return encoder, pix_fmt, options
 
 
@@ -128,7 +141,10 @@ class SegmentEncoder:
         except (av.error.FFmpegError, ValueError) as exc:
             self._container.close()
             raise UserInputError(
-                f"cannot set up the {settings.codec} encoder with pixel format {pix_fmt}: {exc}"
+                f"cannot set up the {settings.codec} encoder with pixel format {pix_fmt}: {exc}",
+                path=path,
+                option="--pix-fmt",
+                value=pix_fmt,
             ) from exc
         self._stream = stream
 

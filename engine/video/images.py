@@ -22,14 +22,16 @@ def read_image(path: Path, what: str = "image") -> Frame:
     raw = np.fromfile(str(path), dtype=np.uint8)
     bgr = cv2.imdecode(raw, cv2.IMREAD_COLOR)
     if bgr is None:
-        raise UnsupportedMediaError(f"{what} {path} is not an image OpenCV can decode")
+        raise UnsupportedMediaError(f"{what} {path} is not an image OpenCV can decode", path=path)
     return Frame(index=0, image=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
 def check_image_output(path: Path) -> None:
     """Image outputs are PNG or JPEG (the two formats we can label)."""
     if Path(path).suffix.lower() not in IMAGE_OUTPUT_SUFFIXES:
-        raise OutputError(f"an image target needs a .png or .jpg output, got '{Path(path).name}'")
+        raise OutputError(
+            f"an image target needs a .png or .jpg output, got '{Path(path).name}'", path=path
+        )
 
 
 def write_image(path: Path, image: np.ndarray, *, jpeg_quality: int = 95) -> None:
@@ -44,7 +46,7 @@ def write_image(path: Path, image: np.ndarray, *, jpeg_quality: int = 95) -> Non
         ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
         data = label_jpeg(buf.tobytes()) if ok else b""
     if not ok:
-        raise OutputError(f"OpenCV could not encode an image of shape {image.shape}")
+        raise OutputError(f"OpenCV could not encode an image of shape {image.shape}", path=path)
     temp = temp_path_for(path)
     try:
         temp.write_bytes(data)

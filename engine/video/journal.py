@@ -62,13 +62,18 @@ class Journal:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise UserInputError(
-                f"cannot read the resume journal {path} ({exc}); run without --resume to start over"
+                f"cannot read the resume journal {path} ({exc}); "
+                "run without --resume to start over",
+                path=path,
+                option="--resume",
             ) from exc
         if data.get("version") != _VERSION or data.get("fingerprint") != fingerprint:
             raise UserInputError(
                 "the interrupted run in "
                 f"{folder} used a different input or different settings; run without "
-                "--resume to start over"
+                "--resume to start over",
+                path=folder,
+                option="--resume",
             )
         journal = cls(fingerprint=fingerprint)
         for raw in data.get("segments", []):

@@ -33,14 +33,16 @@ def check_readable(path: Path, what: str = "input") -> Path:
     """Return `path` if it is an existing readable file, else raise a one-line error."""
     path = Path(path)
     if not path.exists():
-        raise InputFileNotFoundError(f"{what} file not found: {path}")
+        raise InputFileNotFoundError(f"{what} file not found: {path}", path=path)
     if not path.is_file():
-        raise UserInputError(f"{what} is not a regular file: {path}")
+        raise UserInputError(f"{what} is not a regular file: {path}", path=path)
     try:
         with path.open("rb") as fh:
             fh.read(1)
     except OSError as exc:
-        raise UserInputError(f"cannot read {what} file {path}: {exc.strerror or exc}") from exc
+        raise UserInputError(
+            f"cannot read {what} file {path}: {exc.strerror or exc}", path=path
+        ) from exc
     return path
 
 
@@ -50,14 +52,15 @@ def detect_kind(path: Path) -> MediaKind:
     with path.open("rb") as fh:
         head = fh.read(16)
     if not head:
-        raise UnsupportedMediaError(f"target file is empty: {path}")
+        raise UnsupportedMediaError(f"target file is empty: {path}", path=path)
     if any(head[off : off + len(magic)] == magic for off, magic in _IMAGE_MAGIC):
         return MediaKind.IMAGE
     with open_input(path) as container:
         if not container.streams.video:
             raise UnsupportedMediaError(
                 f"{path} has no video stream (streams: {_stream_kinds(container)}); "
-                "give a video or an image as the target"
+                "give a video or an image as the target",
+                path=path,
             )
     return MediaKind.VIDEO
 
@@ -69,12 +72,13 @@ def open_input(path: Path) -> av.container.InputContainer:
         return av.open(str(path), mode="r")
     except av.error.InvalidDataError as exc:
         raise UnsupportedMediaError(
-            f"{path} is not an image or video FFmpeg can read (invalid data)"
+            f"{path} is not an image or video FFmpeg can read (invalid data)", path=path
         ) from exc
     except av.error.FFmpegError as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise UnsupportedMediaError(
-            f"cannot open {path} as media ({reason}); the file may be truncated or damaged"
+            f"cannot open {path} as media ({reason}); the file may be truncated or damaged",
+            path=path,
         ) from exc
 
 

@@ -39,7 +39,9 @@ def muxer_for(path: Path) -> str:
     if fmt is None:
         raise OutputError(
             f"cannot tell the video container from '{Path(path).name}'; "
-            f"use one of {', '.join(CONTAINERS)}"
+            f"use one of {', '.join(CONTAINERS)}",
+            path=path,
+            allowed=tuple(CONTAINERS),
         )
     return fmt
 

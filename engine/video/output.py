@@ -21,13 +21,13 @@ def check_output_path(path: Path) -> Path:
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise OutputError(f"output path is a directory: {path}; give a file name")
+        raise OutputError(f"output path is a directory: {path}; give a file name", path=path)
     if not parent.exists():
-        raise OutputError(f"output folder does not exist: {parent}; create it first")
+        raise OutputError(f"output folder does not exist: {parent}; create it first", path=parent)
     if not parent.is_dir():
-        raise OutputError(f"output folder is not a directory: {parent}")
+        raise OutputError(f"output folder is not a directory: {parent}", path=parent)
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"output folder is not writable: {parent}")
+        raise OutputError(f"output folder is not writable: {parent}", path=parent)
     return path
 
 
@@ -69,9 +69,10 @@ def translate_write_error(exc: OSError, path: Path) -> OutputError:
     if code in _DISK_FULL:
         return OutputError(
             f"no space left while writing {path} ({os.strerror(code)}); "
-            "free disk space or write the output to another folder"
+            "free disk space or write the output to another folder",
+            path=path,
         )
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return OutputError(f"cannot write {path}: permission denied")
+        return OutputError(f"cannot write {path}: permission denied", path=path)
     reason = exc.strerror or str(exc)
-    return OutputError(f"cannot write {path}: {reason}")
+    return OutputError(f"cannot write {path}: {reason}", path=path)

@@ -46,7 +46,9 @@ def probe_video(path: Path) -> VideoInfo:
             rotation = _quarter_turns(frame) * 90
             break
         else:
-            raise UnsupportedMediaError(f"{path} has a video stream but no decodable frames")
+            raise UnsupportedMediaError(
+                f"{path} has a video stream but no decodable frames", path=path
+            )
         width, height = stream.codec_context.width, stream.codec_context.height
         if rotation % 180:
             width, height = height, width
@@ -125,7 +127,7 @@ def count_frames(path: Path, start_s: float, end_s: float) -> int:
 def _video_stream(container: av.container.InputContainer, path: Path) -> av.VideoStream:
     if not container.streams.video:
         kinds = ", ".join(s.type for s in container.streams) or "none"
-        raise UnsupportedMediaError(f"{path} has no video stream (streams: {kinds})")
+        raise UnsupportedMediaError(f"{path} has no video stream (streams: {kinds})", path=path)
     return container.streams.video[0]
 
 
@@ -151,8 +153,12 @@ def _upright_rgb(vf: av.VideoFrame) -> np.ndarray:
 def validate_range(start_s: float | None, end_s: float | None) -> None:
     """Reject negative or empty time ranges before anything is opened."""
     if start_s is not None and start_s < 0:
-        raise UserInputError(f"--start must be >= 0 seconds, got {start_s}")
+        raise UserInputError(
+            f"--start must be >= 0 seconds, got {start_s}", option="--start", value=start_s
+        )
     if end_s is not None and end_s <= 0:
-        raise UserInputError(f"--end must be > 0 seconds, got {end_s}")
+        raise UserInputError(f"--end must be > 0 seconds, got {end_s}", option="--end", value=end_s)
     if start_s is not None and end_s is not None and end_s <= start_s:
-        raise UserInputError(f"--end ({end_s}) must be after --start ({start_s})")
+        raise UserInputError(
+            f"--end ({end_s}) must be after --start ({start_s})", option="--end", value=end_s
+        )

@@ -16,12 +16,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ghost_engine.choices import CAUSAL_SMOOTHING
 from ghost_engine.errors import UserInputError
 from ghost_engine.face.stage import SwapStage
 from ghost_engine.types import Frame
 from ghost_engine.webcam.controls import ControlState
-
-CAUSAL_SMOOTHING = ("ema", "none")
 
 
 class Stamped:
@@ -129,7 +128,6 @@ def build_live_stage(
     sources: Sequence[Sequence[Path]],
     *,
     store: Any | None = None,
-    fps: float = 30.0,
     detect_max_side: int | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> LiveSwapStage:
@@ -147,5 +145,5 @@ def build_live_stage(
         )
     if detect_max_side is not None:
         config = replace(config, detect_max_side=detect_max_side)
-    stage = build_swap_stage(config, sources, (), store=store, fps=fps)
+    stage = build_swap_stage(config, sources, (), store=store)
     return LiveSwapStage(stage, len(sources), clock)

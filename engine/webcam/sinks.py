@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import cv2
 
+from ghost_engine.choices import STREAM_FORMATS
 from ghost_engine.errors import OptionalDependencyError, OutputError, UserInputError
 from ghost_engine.types import Frame
 from ghost_engine.webcam.controls import KEY_HELP, LiveControls
@@ -27,7 +28,6 @@ if TYPE_CHECKING:  # the output libraries load with the first sink that needs th
 
 TIME_BASE = Fraction(1, 1000)
 # URL scheme -> FFmpeg muxer for stream outputs
-STREAM_FORMATS = {"rtsp": "rtsp", "rtmp": "flv", "srt": "mpegts", "udp": "mpegts"}
 
 
 class Sink(Protocol):

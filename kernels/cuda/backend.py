@@ -39,7 +39,7 @@ class DeviceArrays:
 
 def cuda_module() -> ModuleType:
     """`numba.cuda`, with a clear error when Numba's CUDA support is missing."""
-    from ghost_engine.extras import require_numba_cuda
+    from ghost_engine.runtime.gpu_packages import require_numba_cuda
 
     return require_numba_cuda()
 
@@ -58,7 +58,7 @@ def device_arrays() -> DeviceArrays:
     cuda_module()
     if simulated():
         return DeviceArrays("simulator", np)
-    from ghost_engine.extras import require_cupy
+    from ghost_engine.runtime.gpu_packages import require_cupy
 
     return DeviceArrays("cupy", require_cupy())
 

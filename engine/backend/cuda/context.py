@@ -177,7 +177,7 @@ def device_context(flavour: str = "cuda") -> DeviceContext:
         if not simulated():
             raise RuntimeError("set NUMBA_ENABLE_CUDASIM=1 before numba is imported")
         return DeviceContext("simulator", np, torch.device("cpu"))
-    from ghost_engine.extras import require_cupy, require_numba_cuda
+    from ghost_engine.runtime.gpu_packages import require_cupy, require_numba_cuda
 
     _one_stream_no_interface_sync()
     cupy = require_cupy()

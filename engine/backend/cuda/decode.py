@@ -142,7 +142,7 @@ class NvdecSource(_Source):
         first_index: int = 0,
         stop: threading.Event | None = None,
     ) -> None:
-        from ghost_engine.extras import require_nvcodec
+        from ghost_engine.runtime.gpu_packages import require_nvcodec
 
         super().__init__(ctx, pool, stop)
         nvc = require_nvcodec()

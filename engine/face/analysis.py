@@ -107,7 +107,7 @@ class AnalysisStage:
                     if face.embedding is not None:
                         self.tracker.tracks[track_id].extra["embedded_at"] = frame.index
             sources = self.matcher.assign(faces)
-            self.smoother.push(frame.index, {faces[i].track_id: faces[i].kps for i in sources})
+            self.smoother.push(frame.index, {track_ids[i]: faces[i].kps for i in sources})
             sims = self.matcher.last_similarities
             self._pending.append(AnalysedFrame(frame, faces, sources, sims))
 

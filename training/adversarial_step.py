@@ -50,7 +50,7 @@ class Optimisers:
         """Restore `state_dict()`'s values (saved schedules load only into schedulers)."""
         self.g.load_state_dict(state["opt_g"])
         self.d.load_state_dict(state["opt_d"])
-        if self.sched_g is not None and state.get("sched_g"):
+        if self.sched_g is not None and self.sched_d is not None and state.get("sched_g"):
             self.sched_g.load_state_dict(state["sched_g"])
             self.sched_d.load_state_dict(state["sched_d"])
         self.scaler_g.load_state_dict(state["scaler_g"])

@@ -77,7 +77,15 @@ def to_tensor(img: np.ndarray, size: int) -> torch.Tensor:
     return (x - 0.5) / 0.5
 
 
-class PairDataset(Dataset):
+class EpochDataset(Dataset[dict[str, torch.Tensor]]):
+    """A training set the loop reads: items are (epoch, index) pairs, `len` the number
+    of indices each epoch visits."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+
+class PairDataset(EpochDataset):
     """Items are (epoch, index) pairs; each gives xs224, xs, xt, same for source `index`."""
 
     def __init__(self, root: str | Path, config: DataConfig, image_size: int, seed: int) -> None:

@@ -97,7 +97,10 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise RuntimeError(f"OpenCV could not encode a {img.shape} image as JPEG")
-    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise RuntimeError(f"OpenCV could not decode its own JPEG of a {img.shape} image")
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
 def _strength(name: str, cfg: DegradationConfig, rng: np.random.Generator) -> float:

@@ -14,7 +14,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,12 @@ REC_EPS = 1e-6
 Scales = Sequence[Sequence[torch.Tensor]]
 # The mask sum a masked mean divides by: this process's (None), or the global one.
 Count = torch.Tensor | float | None
+
+
+def sum_terms(terms: Iterable[torch.Tensor]) -> torch.Tensor:
+    """Python's `sum` of loss terms (left to right from 0, as the official code adds
+    them); every loss sums at least one scale, level or layer, so it is a tensor."""
+    return cast(torch.Tensor, sum(terms))
 
 
 def hinge(x: torch.Tensor, real: bool) -> torch.Tensor:
@@ -49,7 +56,7 @@ def per_sample_mean(x: torch.Tensor) -> torch.Tensor:
 def _hinge_per_sample(d_out: Scales, real: bool) -> torch.Tensor:
     """Per sample, the sum over scales of the mean hinge of each scale's last map (the
     official `di[0]` of `[[map], ...]`)."""
-    return sum(per_sample_mean(hinge(scale[-1].float(), real)) for scale in d_out)
+    return sum_terms(per_sample_mean(hinge(scale[-1].float(), real)) for scale in d_out)
 
 
 def adversarial_loss(
@@ -75,7 +82,7 @@ def attribute_loss(attr_t: Sequence[torch.Tensor], attr_y: Sequence[torch.Tensor
     """0.5 * sum over levels of mean over the batch of per-sample MSE."""
     if len(attr_t) != len(attr_y):
         raise ValueError(f"attribute levels differ: {len(attr_t)} vs {len(attr_y)}")
-    total = sum(
+    total = sum_terms(
         per_sample_mean((a.float() - b.float()) ** 2).mean()
         for a, b in zip(attr_t, attr_y, strict=True)
     )

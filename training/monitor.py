@@ -95,7 +95,7 @@ class RunLog:
         return self._tb is not None
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
-        if not self.enabled:
+        if self._jsonl is None:  # not enabled
             return
         self._jsonl.write(json.dumps({"step": step, "time": time.time(), **values}) + "\n")
         self._jsonl.flush()

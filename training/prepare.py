@@ -24,12 +24,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from ghost_engine.errors import InputFileNotFoundError, UserInputError
 from ghost_engine.face.geometry import CROP_SIZE, GENERATOR_SIZE, align_face
+
+if TYPE_CHECKING:  # dlib loads only when photos need detecting
+    from ghost_engine.face.dlib_backend import DlibDetector
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 INDEX_NAME = "index.jsonl"
@@ -94,7 +98,7 @@ class _Worker:
 
     def __init__(self, src: Path, out: Path, config: PrepareConfig) -> None:
         self.src, self.out, self.config = src, out, config
-        self.detector = None
+        self.detector: DlibDetector | None = None
         if not config.aligned:
             from ghost_engine.face.dlib_backend import DlibConfig, DlibDetector
 
@@ -106,6 +110,7 @@ class _Worker:
             if crop.shape[:2] != (CROP_SIZE, CROP_SIZE):
                 crop = cv2.resize(crop, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA)
             return crop, {}
+        assert self.detector is not None  # made in __init__ for unaligned photos
         found = self.detector.detect_one(image)
         if not found:
             return None

@@ -13,22 +13,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ghost_engine.choices import TRAIN_PRECISIONS
 from ghost_engine.errors import InputFileNotFoundError, UserInputError
 
-try:  # Python 3.11+; on 3.10 config files must be JSON
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - depends on the interpreter
-    tomllib = None
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 
 # The numeric precisions a run can train in (torch.amp autocast for the half ones).
 PRECISIONS = TRAIN_PRECISIONS
 
-Config = TypeVar("Config")
+Config = TypeVar("Config", bound="DataclassInstance")
 Model = TypeVar("Model", bound="ModelSettings")
 
 
@@ -151,7 +151,7 @@ def merge(cfg: Config, values: dict[str, Any], prefix: str = "") -> Config:
                 allowed=sorted(known),
             )
         current = getattr(cfg, key)
-        if dataclasses.is_dataclass(current):
+        if dataclasses.is_dataclass(current) and not isinstance(current, type):
             if not isinstance(value, dict):
                 raise UserInputError(
                     f"{name} is a section; give it a table of settings", option=name
@@ -185,10 +185,6 @@ def read_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputFileNotFoundError(f"config file not found: {path}", path=path)
     text = path.read_text(encoding="utf-8")
-    if path.suffix == ".toml" and tomllib is None:
-        raise UserInputError(
-            f"{path}: TOML needs Python 3.11+; write the config as JSON", path=path
-        )
     try:
         return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (ValueError, json.JSONDecodeError) as exc:

@@ -14,7 +14,7 @@ import io
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -46,7 +46,9 @@ def write_atomic(path: Path, obj: Any) -> None:
 def rng_state() -> dict[str, Any]:
     """Every RNG a run touches, as tensors and plain values (the GPUs' under `devices.CUDA`,
     where there are GPUs)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    # legacy=True: the (kind, keys, pos, has_gauss, cached) tuple, never the dict form
+    legacy = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True))
+    kind, keys, pos, has_gauss, cached = legacy
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],

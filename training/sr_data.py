@@ -14,10 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from ghost_engine.errors import InputFileNotFoundError, UserInputError
-from ghost_engine.training.dataset import read_rgb
+from ghost_engine.training.dataset import EpochDataset, read_rgb
 from ghost_engine.training.degradations import degrade
 from ghost_engine.training.sr_config import SRDataConfig
 
@@ -51,7 +50,7 @@ def to_unit_tensor(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float() / 255.0
 
 
-class DegradedFaces(Dataset):
+class DegradedFaces(EpochDataset):
     """Items are (epoch, index) pairs; each gives `hq`, `lq` (3, S, S) in [0, 1], `index`."""
 
     def __init__(self, config: SRDataConfig, image_size: int, seed: int) -> None:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ghost_engine.training.losses import Scales, hinge
+from ghost_engine.training.losses import Scales, hinge, sum_terms
 from ghost_engine.training.sr_networks import VGG_LAYER_WEIGHTS
 
 
@@ -27,22 +27,23 @@ def split_pairs(d_out: Scales, n_fake: int) -> tuple[list[list[torch.Tensor]], l
 
 def generator_gan_loss(d_fake: Scales) -> torch.Tensor:
     """Hinge loss for G: -mean(D(fake)) of the final maps, averaged over scales."""
-    return sum(-scale[-1].float().mean() for scale in d_fake) / len(d_fake)
+    return sum_terms(-scale[-1].float().mean() for scale in d_fake) / len(d_fake)
 
 
 def discriminator_losses(d_fake: Scales, d_real: Scales) -> tuple[torch.Tensor, torch.Tensor]:
     """(fake term, real term) of the hinge loss for D, each averaged over scales."""
-    fake = sum(hinge(s[-1].float(), real=False).mean() for s in d_fake) / len(d_fake)
-    real = sum(hinge(s[-1].float(), real=True).mean() for s in d_real) / len(d_real)
+    fake = sum_terms(hinge(s[-1].float(), real=False).mean() for s in d_fake) / len(d_fake)
+    real = sum_terms(hinge(s[-1].float(), real=True).mean() for s in d_real) / len(d_real)
     return fake, real
 
 
 def feature_matching_loss(d_fake: Scales, d_real: Scales) -> torch.Tensor:
     """L1 of D's intermediate features, fake vs (detached) real, averaged over scales."""
-    total = 0.0
-    for fake, real in zip(d_fake, d_real, strict=True):
-        for f, r in zip(fake[:-1], real[:-1], strict=True):
-            total = total + F.l1_loss(f.float(), r.detach().float())
+    total = sum_terms(
+        F.l1_loss(f.float(), r.detach().float())
+        for fake, real in zip(d_fake, d_real, strict=True)
+        for f, r in zip(fake[:-1], real[:-1], strict=True)
+    )
     return total / len(d_fake)
 
 
@@ -51,7 +52,7 @@ def perceptual_loss(features: nn.Module, fake: torch.Tensor, real: torch.Tensor)
     with torch.no_grad():
         target = features(real)
     out = features(fake)
-    return sum(
+    return sum_terms(
         w * F.l1_loss(a.float(), b.float())
         for w, a, b in zip(VGG_LAYER_WEIGHTS, out, target, strict=True)
     )

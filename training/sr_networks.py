@@ -30,7 +30,7 @@ from ghost_engine.training.sync_bn import global_batch_stats
 log = logging.getLogger(__name__)
 
 # torchvision's vgg19 `features`: channel counts, "M" for 2x2 max pooling
-_VGG19 = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M")
+_VGG19: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M")
 _VGG19 += (512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
 VGG_TAPS = (2, 7, 12, 21, 30)  # ends of relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
 VGG_LAYER_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)  # the original recipe's
@@ -120,6 +120,9 @@ class VGG19Features(nn.Module):
     `width` > 1 divides every channel count: a cheaper network of the same shape that is
     NOT VGG19 (random weights only; for tests).
     """
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, width: int = 1) -> None:
         super().__init__()

@@ -10,9 +10,12 @@ path)` when the layout is official.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from torch import nn
 
+from ghost_engine.networks.lipspade import LIPSPADEGenerator
 from ghost_engine.training.adversarial_step import AdamSettings
 from ghost_engine.training.monitor import renovation_grid
 from ghost_engine.training.sr_config import SRTrainConfig
@@ -41,7 +44,8 @@ class SRRecipe:
         return build_sr_networks(self.config.model)
 
     def use_global_batchnorm(self, generator: nn.Module) -> None:
-        use_global_batchnorm(generator)
+        # the loop hands back the generator `build_networks` made, before any wrapping
+        use_global_batchnorm(cast(LIPSPADEGenerator, generator))
 
     def adam(self) -> AdamSettings:
         """The recipe's two-time-scale rates; no schedule."""

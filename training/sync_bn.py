@@ -9,6 +9,8 @@ falls back to plain BatchNorm when no process group is running.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -60,12 +62,18 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         if self.momentum is None:
             raise ValueError("GlobalBatchNorm2d needs a float momentum (cumulative not supported)")
         centred, mean, var, n = global_batch_stats(x)
-        with torch.no_grad():
-            self.num_batches_tracked.add_(1)
-            m = self.momentum
-            self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
-            unbiased = var.detach() * (n / (n - 1)).clamp(min=0)
-            self.running_var.mul_(1 - m).add_(unbiased, alpha=m)
+        tracked, running_mean, running_var = (
+            self.num_batches_tracked,
+            self.running_mean,
+            self.running_var,
+        )
+        if tracked is not None and running_mean is not None and running_var is not None:
+            with torch.no_grad():  # statistics are kept unless track_running_stats is off
+                tracked.add_(1)
+                m = self.momentum
+                running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+                unbiased = var.detach() * (n / (n - 1)).clamp(min=0)
+                running_var.mul_(1 - m).add_(unbiased, alpha=m)
         out = centred * torch.rsqrt(var + self.eps).view(1, -1, 1, 1)
         if self.affine:
             out = out * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
@@ -85,7 +93,8 @@ def convert_batchnorm(module: nn.Module) -> nn.Module:
             )
             new.load_state_dict(child.state_dict())
             new.train(child.training)
-            setattr(module, name, new.to(child.running_mean.device))
+            like = next(itertools.chain(child.buffers(), child.parameters()), None)
+            setattr(module, name, new if like is None else new.to(like.device))
         else:
             convert_batchnorm(child)
     return module

@@ -20,19 +20,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from ghost_engine.errors import CheckpointError, UserInputError
 from ghost_engine.networks.checkpoint import read_state_dict
 from ghost_engine.runtime import devices
 from ghost_engine.training import run_state
 from ghost_engine.training.adversarial_step import AdamSettings, AdversarialStep, adam_optimisers
-from ghost_engine.training.dataset import EpochOrder
+from ghost_engine.training.dataset import EpochDataset, EpochOrder
 from ghost_engine.training.distributed import DistContext, barrier, init_distributed
 from ghost_engine.training.monitor import RunLog
 from ghost_engine.training.run_config import RunConfig, to_dict
@@ -78,12 +78,23 @@ class TrainedNetworks(Protocol):
     """A dataclass of a recipe's modules (None for one that is off): the trained G and D
     and any frozen helpers, all moved to the run's device together."""
 
-    generator: torch.nn.Module
-    discriminator: torch.nn.Module
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+    @property
+    def generator(self) -> torch.nn.Module: ...
+
+    @property
+    def discriminator(self) -> torch.nn.Module: ...
 
 
-class Recipe(Protocol):
-    """What one kind of training supplies to the loop."""
+StepT = TypeVar("StepT", bound=AdversarialStep)
+PositionT = TypeVar("PositionT", bound=Position)
+ResultT = TypeVar("ResultT", bound=StepResult)
+
+
+class Recipe(Protocol[StepT, PositionT, ResultT]):
+    """What one kind of training supplies to the loop; its step, position and step
+    result are its own types (subclasses of the loop's)."""
 
     @property
     def config(self) -> RunConfig:
@@ -101,7 +112,7 @@ class Recipe(Protocol):
     def summary_terms(self) -> tuple[str, ...]:
         """The losses the command prints at the end."""
 
-    def start_position(self) -> Position:
+    def start_position(self) -> PositionT:
         """A fresh run's position (with the recipe's carried values at their start)."""
 
     def build_networks(self) -> TrainedNetworks:
@@ -113,20 +124,20 @@ class Recipe(Protocol):
     def adam(self) -> AdamSettings:
         """How G's and D's optimisers, schedulers and grad scalers are made."""
 
-    def dataset(self) -> Dataset:
+    def dataset(self) -> EpochDataset:
         """The training items, indexed by (epoch, index) pairs."""
 
     @property
-    def step_type(self) -> type[AdversarialStep]:
+    def step_type(self) -> type[StepT]:
         """The step's class, bound by the loop to the run's networks and optimisers."""
 
-    def take_step(self, step: AdversarialStep, batch: Batch, position: Position) -> StepResult:
+    def take_step(self, step: StepT, batch: Batch, position: PositionT) -> ResultT:
         """One step on `batch` (carrying the recipe's values in `position`)."""
 
-    def logged(self, out: StepResult) -> dict[str, float]:
+    def logged(self, out: ResultT) -> dict[str, float]:
         """The values of one step to log (the loop adds learning rates and throughput)."""
 
-    def sample_grid(self, batch: Batch, out: StepResult) -> np.ndarray:
+    def sample_grid(self, batch: Batch, out: ResultT) -> np.ndarray:
         """An RGB uint8 picture of the step's inputs and outputs."""
 
     def weight_files(self, tag: str) -> tuple[str, str]:
@@ -156,11 +167,13 @@ def _modules(nets: TrainedNetworks) -> Iterator[torch.nn.Module]:
             yield module
 
 
-class TrainingLoop:
+class TrainingLoop(Generic[StepT, PositionT, ResultT]):
     """A configured run of `recipe`; `run()` trains until `epochs` (or `max_steps`) and
     saves. Rebuilding it over the same `out_dir` resumes where the last save was."""
 
-    def __init__(self, recipe: Recipe, ctx: DistContext | None = None) -> None:
+    def __init__(
+        self, recipe: Recipe[StepT, PositionT, ResultT], ctx: DistContext | None = None
+    ) -> None:
         config = recipe.config
         if not config.data.root:
             raise UserInputError(
@@ -270,7 +283,7 @@ class TrainingLoop:
         for batch in loader:
             yield {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
 
-    def _report(self, out: StepResult, batch: Batch, seconds: float) -> dict[str, float]:
+    def _report(self, out: ResultT, batch: Batch, seconds: float) -> dict[str, float]:
         values = self.recipe.logged(out)
         values["lr_g"] = self.optim.g.param_groups[0]["lr"]
         values["lr_d"] = self.optim.d.param_groups[0]["lr"]
@@ -313,6 +326,8 @@ class TrainingLoop:
         return summary
 
 
-def train(recipe: Recipe, ctx: DistContext | None = None) -> TrainSummary:
+def train(
+    recipe: Recipe[StepT, PositionT, ResultT], ctx: DistContext | None = None
+) -> TrainSummary:
     """Build a TrainingLoop for `recipe` and run it."""
     return TrainingLoop(recipe, ctx).run()

@@ -118,8 +118,15 @@ class ScaledAEINet(nn.Module):
         self.generator = _ScaledGenerator(self.encoder.attr_channels, block_io, c_id, num_blocks)
 
     # The same maths as the official network over `encoder` and `generator`.
-    forward = AEINet.forward
-    get_attr = AEINet.get_attr
+    def forward(
+        self, xt: torch.Tensor, z_id: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        attr = self.encoder(xt)
+        return self.generator(attr, z_id), attr
+
+    def get_attr(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Attribute maps alone (the attribute loss compares these for Y and Xt)."""
+        return self.encoder(x)
 
 
 class TinyIdentity(nn.Module):
@@ -163,13 +170,13 @@ class TinyLandmarks(nn.Module):
 class Networks:
     """Trainable G and D, frozen identity encoder and (for the eye loss) landmark net."""
 
-    generator: nn.Module
+    generator: AEINet | ScaledAEINet
     discriminator: nn.Module
     identity: nn.Module
     landmarks: nn.Module | None
 
 
-def build_generator(cfg: ModelConfig) -> nn.Module:
+def build_generator(cfg: ModelConfig) -> AEINet | ScaledAEINet:
     """The engine's AEINet for the official layout, else a ScaledAEINet."""
     if cfg.official_generator:
         return AEINet(cfg.backbone, cfg.num_blocks, cfg.c_id)

@@ -106,7 +106,10 @@ class Backend:
         if stage is None and make_stage is None:
             raise ValueError("video_run needs a stage or a way to make one")
         if self.cuda is None:
-            built = stage if stage is not None else make_stage(self.image_ops())
+            built = stage
+            if built is None:
+                assert make_stage is not None  # one of the two, checked above
+                built = make_stage(self.image_ops())
             try:
                 yield VideoRun([built])
             finally:

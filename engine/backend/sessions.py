@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # torch and the model wrappers load with the first network
     from ghost_engine.face.enhance import FaceEnhancer
     from ghost_engine.face.generator import GeneratorRunner
     from ghost_engine.face.recognizers import ArcFaceRecognizer
+    from ghost_engine.networks.lipspade import LIPSPADEGenerator
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class SessionOpener:
 
         return ArcFaceRecognizer(module, self.device, batch_size)
 
-    def enhancer(self, module: torch.nn.Module, mode: str, blend: float) -> FaceEnhancer:
+    def enhancer(self, module: LIPSPADEGenerator, mode: str, blend: float) -> FaceEnhancer:
         """The face-renovation network, folded and frozen for inference."""
         from ghost_engine.face.enhance import FaceEnhancer
 

@@ -98,16 +98,16 @@ class AnalysisStage:
             matching = faces and self.matcher.needs_embeddings
             if matching and not self._continues_track(frame, faces):
                 self._embed(frame, faces)
-            self.tracker.update(frame.index, faces)
+            track_ids = self.tracker.update(frame.index, faces)
             if matching:
                 unknown = [f for f in faces if not self.matcher.knows(f)]
                 if unknown:
                     self._embed(frame, unknown)
-                for face in faces:
+                for face, track_id in zip(faces, track_ids, strict=True):
                     if face.embedding is not None:
-                        self.tracker.tracks[face.track_id].extra["embedded_at"] = frame.index
+                        self.tracker.tracks[track_id].extra["embedded_at"] = frame.index
             sources = self.matcher.assign(faces)
-            self.smoother.push(frame.index, {faces[i].track_id: faces[i].kps for i in sources})
+            self.smoother.push(frame.index, {track_ids[i]: faces[i].kps for i in sources})
             sims = self.matcher.last_similarities
             self._pending.append(AnalysedFrame(frame, faces, sources, sims))
 

@@ -8,6 +8,7 @@ recent setuptools lacks, so its files are found through its import spec instead.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,7 +124,7 @@ class DlibDetector:
             found.append((Face(box=box, score=score, kps=five_points(lm)), lm))
         return found
 
-    def __call__(self, images: list[np.ndarray]) -> list[list[Face]]:
+    def __call__(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
         return [[face for face, _ in self.detect_one(img)] for img in images]
 
 

@@ -22,12 +22,13 @@ training mode), and gives the published results for the batch it is handed.
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 
 from ghost_engine.errors import UserInputError
 from ghost_engine.face.swap_config import ENHANCE_MODES
-from ghost_engine.networks.lipspade import LIPSPADEGenerator, fold_spectral_norm
+from ghost_engine.networks.lipspade import BNMode, LIPSPADEGenerator, fold_spectral_norm
 from ghost_engine.runtime.devices import synchronize
 
 __all__ = ["ENHANCE_MODES", "FaceEnhancer", "enhance_input", "synchronize"]
@@ -63,7 +64,7 @@ class FaceEnhancer:
         if not 0.0 <= blend <= 1.0:
             raise UserInputError(f"enhance blend must be between 0 and 1; got {blend}")
         net = copy.deepcopy(module)
-        net.bn_mode = mode
+        net.bn_mode = cast(BNMode, mode)  # one of ENHANCE_MODES, checked above
         net.update_state = False
         self.module = fold_spectral_norm(net).to(device).eval()
         self.mode = mode

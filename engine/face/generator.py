@@ -57,6 +57,8 @@ class GeneratorRunner:
             if self.module is None:
                 out.append(xt)
                 continue
+            if z_ids is None:
+                raise ValueError("the generator needs the source identities (z_ids), got None")
             z = torch.from_numpy(np.asarray(z_ids[i : i + self.batch_size], np.float32)).to(
                 self.device
             )

@@ -93,6 +93,8 @@ def estimate_norm(kps: np.ndarray, size: int = CROP_SIZE) -> tuple[np.ndarray, i
         err = float(np.linalg.norm(transform_points(kps, m) - tpl, axis=1).sum())
         if err < best_err:
             best_err, best_m, best_i = err, m, i
+    if best_m is None:  # every residual was inf or NaN
+        raise ValueError(f"no template fits the points {kps.tolist()}")
     return best_m, best_i
 
 

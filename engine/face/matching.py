@@ -62,10 +62,11 @@ class TargetMatcher:
     def _track_similarity(self, faces: list[Face], refs: np.ndarray) -> np.ndarray:
         """Similarity to `refs` averaged over each face's track; a face the stage did
         not embed (an unambiguous continuation of its track) takes its track's average."""
-        embedded = [i for i, f in enumerate(faces) if f.embedding is not None]
+        assert self.similarity is not None  # the constructor requires it for matching
+        embedded = {i: f.embedding for i, f in enumerate(faces) if f.embedding is not None}
         sims = np.zeros((len(faces), refs.shape[0]))
         if embedded:
-            sims[embedded] = self.similarity(np.stack([faces[i].embedding for i in embedded]), refs)
+            sims[list(embedded)] = self.similarity(np.stack(list(embedded.values())), refs)
         out = np.empty_like(sims)
         for i, face in enumerate(faces):
             key = face.track_id if face.track_id is not None else -1 - i

@@ -39,6 +39,8 @@ class AnalysedFrame:
     def points(self, face_index: int) -> np.ndarray:
         """The points a swapped face is aligned with: smoothed where ready, else raw."""
         face = self.faces[face_index]
+        if face.track_id is None:
+            return face.kps
         return self.smoothed.get(face.track_id, face.kps)
 
 

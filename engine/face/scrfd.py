@@ -9,6 +9,7 @@ like an `onnxruntime.InferenceSession`), so tests need no model file.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,7 @@ class ScrfdDetector:
         x = (x - self.config.mean) / self.config.std
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
-    def __call__(self, images: list[np.ndarray]) -> list[list[Face]]:
+    def __call__(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
         if not images:
             return []
         boxed = [letterbox(img, self.config.input_size) for img in images]

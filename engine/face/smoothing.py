@@ -60,7 +60,7 @@ def ghost_window_smooth(
 ) -> list[np.ndarray | None]:
     """GHOST's offline smoothing of one track (None = no face in that frame)."""
     out: list[np.ndarray | None] = [None] * len(sequence)
-    segments: list[list[int]] = []
+    segments: list[list[tuple[int, np.ndarray]]] = []  # (frame, points) runs
     for i, kps in enumerate(sequence):
         if kps is None:
             continue
@@ -69,12 +69,12 @@ def ghost_window_smooth(
             np.linalg.norm(kps[0] - prev[0]) > jump or np.linalg.norm(kps[2] - prev[2]) > jump
         )
         if prev is None or moved:
-            segments.append([i])
+            segments.append([(i, kps)])
         else:
-            segments[-1].append(i)
+            segments[-1].append((i, kps))
     for seg in segments:
-        pts = np.stack([sequence[i] for i in seg]).astype(np.float64)
-        for j, i in enumerate(seg):
+        pts = np.stack([kps for _, kps in seg]).astype(np.float64)
+        for j, (i, _) in enumerate(seg):
             q = min(j, len(seg) - 1 - j, n)
             out[i] = pts[j - q : j + q + 1].mean(0)
     return out
@@ -140,7 +140,7 @@ class WindowSmoother:
         self.n = config.n
         self.lookahead = config.n
         # track -> recent (frame index, points, segment id), oldest first
-        self._hist: dict[int, deque] = {}
+        self._hist: dict[int, deque[tuple[int, np.ndarray, int]]] = {}
         self._next_segment = 0
 
     def push(self, frame_index: int, points: dict[int, np.ndarray]) -> None:
@@ -148,16 +148,18 @@ class WindowSmoother:
             kps = np.asarray(kps, dtype=np.float64)
             hist = self._hist.setdefault(track, deque())
             last = hist[-1] if hist else None
-            same = last is not None and last[0] == frame_index - 1
-            if same:
+            segment = None  # the last frame's, when this one continues it
+            if last is not None and last[0] == frame_index - 1:
                 jump = self.config.threshold(last[1])
-                same = (
+                if (
                     np.linalg.norm(kps[0] - last[1][0]) <= jump
                     and np.linalg.norm(kps[2] - last[1][2]) <= jump
-                )
-            if not same:
+                ):
+                    segment = last[2]
+            if segment is None:
                 self._next_segment += 1
-            hist.append((frame_index, kps, last[2] if same else self._next_segment))
+                segment = self._next_segment
+            hist.append((frame_index, kps, segment))
 
     def pop(self, frame_index: int) -> dict[int, np.ndarray]:
         out = {}

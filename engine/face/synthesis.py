@@ -81,9 +81,14 @@ class MaskState:
         last = self._state.get(track)
         fresh = last is None or last[0] != frame_index - 1
         if self.mode == "ghost":
-            p = ghost_params(offset) if fresh or last is None else last[1]
+            if fresh or last is None:
+                assert offset is not None  # `targets_needed` asks for the target's landmarks
+                p = ghost_params(offset)
+            else:
+                p = last[1]
             self._state[track] = (frame_index, p)
             return p
+        assert offset is not None  # adaptive parameters need the target's every frame
         if fresh or last is None:
             smoothed = offset
         else:

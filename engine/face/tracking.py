@@ -70,13 +70,11 @@ class Tracker:
         iou = box_iou(np.stack([f.box for f in faces]), np.stack([t.box for t in tracks]))
         recent = np.array([frame_index - t.last_frame <= 2 for t in tracks])
         sim = np.zeros_like(iou)
-        has_emb = self.similarity is not None and all(f.embedding is not None for f in faces)
-        if has_emb:
+        embeddings = [f.embedding for f in faces if f.embedding is not None]
+        if self.similarity is not None and len(embeddings) == len(faces):
             for j, t in enumerate(tracks):
                 if t.embedding is not None:
-                    sim[:, j] = self.similarity(
-                        np.stack([f.embedding for f in faces]), t.embedding[None]
-                    )[:, 0]
+                    sim[:, j] = self.similarity(np.stack(embeddings), t.embedding[None])[:, 0]
             allowed = (sim >= cfg.link_similarity) & (
                 ((iou >= cfg.min_iou) & recent[None, :]) | (sim >= cfg.reid_similarity)
             )

@@ -71,6 +71,11 @@ class TorchRunner:
     def prepare(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         return tuple(t.to(self.device) for t in inputs)
 
+    def bind(self, inputs: tuple[torch.Tensor, ...]) -> Callable[[], torch.Tensor]:
+        """One call on `inputs`, prepared once for every repeat."""
+        prepared = self.prepare(inputs)
+        return lambda: self(prepared)
+
     @torch.inference_mode()
     def __call__(self, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
         out = self.module(*inputs)
@@ -89,6 +94,11 @@ class OnnxRunner:
     def prepare(self, inputs: tuple[torch.Tensor, ...]) -> dict[str, np.ndarray]:
         arrays = [np.ascontiguousarray(t.cpu().numpy()) for t in inputs]
         return dict(zip(self.model.input_names, arrays, strict=True))
+
+    def bind(self, inputs: tuple[torch.Tensor, ...]) -> Callable[[], np.ndarray]:
+        """One call on `inputs`, prepared once for every repeat."""
+        prepared = self.prepare(inputs)
+        return lambda: self(prepared)
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         return next(iter(self.model(**inputs).values()))
@@ -198,15 +208,15 @@ def time_network(
     runners = {r: make_runner(r, module, device, workdir, name) for r in runtimes}
     out = []
     for batch in batch_sizes:
-        inputs = {r: runner.prepare(example_inputs(name, batch)) for r, runner in runners.items()}
+        calls = {r: runner.bind(example_inputs(name, batch)) for r, runner in runners.items()}
         samples: dict[str, list[float]] = {r: [] for r in runners}
-        for r, runner in runners.items():
+        for call in calls.values():
             for _ in range(warmup):
-                runner(inputs[r])
+                call()
         for _ in range(repeats):
-            for r, runner in runners.items():
+            for r, call in calls.items():
                 start = clock()
-                runner(inputs[r])
+                call()
                 samples[r].append(clock() - start)
         for r in runners:
             m = Measurement(tuple(samples[r]), batch, warmup)

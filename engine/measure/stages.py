@@ -12,6 +12,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +107,7 @@ class _FaceSteps:
 
 def measure_stages(work: Workload, config: BenchConfig) -> list[StageResult]:
     """Every stage of `STAGES`, in pipeline order."""
-    timing = {"warmup": config.warmup, "repeats": config.repeats}
+    timed = partial(measure, warmup=config.warmup, repeats=config.repeats)
     models, jobs, ratio = work.models, work.jobs, work.faces_per_frame
     impl = work.implementations()
     batch = config.pipeline_batch
@@ -125,42 +126,41 @@ def measure_stages(work: Workload, config: BenchConfig) -> list[StageResult]:
             align_face(by_index[job.frame_index], job.face.kps)
 
     results = [
-        _result("decode", "PyAV", measure(decode, items=n, **timing), ratio),
+        _result("decode", "PyAV", timed(decode, items=n), ratio),
         _result(
             "detect",
             impl["detect"],
-            measure(lambda: models.detector(images), items=len(images), **timing),
+            timed(lambda: models.detector(images), items=len(images)),
             ratio,
         ),
-        _result("align", "align_face", measure(align, items=len(jobs), **timing), ratio),
+        _result("align", "align_face", timed(align, items=len(jobs)), ratio),
     ]
-    if models.recognizer is not None:
-        m = measure(lambda: models.recognizer.embed(crops, points), items=len(crops), **timing)
+    recognizer, enhancer = models.recognizer, work.enhancer
+    if recognizer is not None:
+        m = timed(lambda: recognizer.embed(crops, points), items=len(crops))
         results.append(_result("identity", impl["identity"], m, ratio))
     swaps: list[np.ndarray] = []
 
     def generate() -> None:
         swaps[:] = [models.generator(crops, z)]
 
-    m = measure(generate, items=len(crops), **timing)
+    m = timed(generate, items=len(crops))
     results.append(_result("generator", impl["generator"], m, ratio))
-    if models.enhancer is not None:
+    if enhancer is not None:
         batches = models.generator.generate(crops, z)
 
         def enhance() -> None:
             for b in batches:
-                models.enhancer(b)
+                enhancer(b)
 
-        m = measure(enhance, items=len(crops), **timing)
-        results.append(_result("enhance", f"LIP-SPADE {models.enhancer.mode}", m, ratio))
+        m = timed(enhance, items=len(crops))
+        results.append(_result("enhance", f"LIP-SPADE {enhancer.mode}", m, ratio))
     steps = _FaceSteps(work, swaps[0])
     for name, fn in (("landmarks", steps.landmarks), ("mask", steps.mask)):
         impl_name = impl["landmarks"] if name == "landmarks" else "face_mask"
-        results.append(_result(name, impl_name, measure(fn, items=len(crops), **timing), ratio))
-    results.append(
-        _result("paste", "paste_back", measure(steps.paste, items=len(crops), **timing), ratio)
-    )
+        results.append(_result(name, impl_name, timed(fn, items=len(crops)), ratio))
+    results.append(_result("paste", "paste_back", timed(steps.paste, items=len(crops)), ratio))
     with tempfile.TemporaryDirectory(prefix="ghost-bench-") as folder:
-        m = measure(encode_pass(work, Path(folder)), items=n, **timing)
+        m = timed(encode_pass(work, Path(folder)), items=n)
     results.append(_result("encode", "PyAV libx264 crf 18", m, ratio))
     return results

@@ -55,8 +55,9 @@ class Measurement:
             "median_s": round(self.median_s, 6),
             "per_s": round(self.per_s, 4),
         }
-        if self.cpu_samples_s:
-            out["cpu_median_s"] = round(self.cpu_median_s, 6)
+        cpu_median_s = self.cpu_median_s
+        if cpu_median_s is not None:
+            out["cpu_median_s"] = round(cpu_median_s, 6)
         return out
 
 

@@ -62,7 +62,7 @@ def _eager_generator(work: Workload, name: str) -> torch.nn.Module:
 
 
 def _sweep(work: Workload, config: BenchConfig, log: Log) -> list[dict]:
-    runner = work.models.generator
+    runner = work.generator
     if runner.module is None:
         return []
     name = f"G_unet_{config.generator_blocks}blocks"

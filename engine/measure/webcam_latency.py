@@ -63,7 +63,7 @@ def measure_webcam_latency(
     camera = FileCamera(Path(video), size=resolution, loop=True)
     fps = float(camera.info.rate)
     stage = build_live_stage(
-        config, [[Path(source or default_source())]], fps=fps, detect_max_side=detect_max_side
+        config, [[Path(source or default_source())]], detect_max_side=detect_max_side
     )
     built = time.perf_counter()
     warm = FileCamera(Path(video), size=resolution)
@@ -84,7 +84,7 @@ def measure_webcam_latency(
             "video": str(video),
             "device": device,
             "generator": generator,
-            "detector": type(stage.stage.analysis.models.detector.fn).__name__,
+            "detector": type(stage.detector.fn).__name__,
             "resolution": list(resolution) if resolution else None,
             "camera_fps": fps,
             "seconds": seconds,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -26,6 +26,10 @@ from ghost_engine.pipeline.face_models import FaceModels, build_models
 from ghost_engine.types import AlignedCrop, Face, Frame
 from ghost_engine.video.encode import EncodeSettings, SegmentEncoder
 from ghost_engine.video.reader import VideoInfo, probe_video, read_frames
+
+if TYPE_CHECKING:  # the classes `build_models` gives (torch loads with the first network)
+    from ghost_engine.face.enhance import FaceEnhancer
+    from ghost_engine.face.generator import GeneratorRunner
 
 
 def first_frames(path: Path, count: int) -> Iterator[Frame]:
@@ -121,10 +125,20 @@ class Workload:
             return None
         return np.repeat(self.source_ids[:1], count, axis=0)
 
+    @property
+    def generator(self) -> GeneratorRunner:
+        """The generator as `build_models` makes it (its network, if any, in `module`)."""
+        return cast("GeneratorRunner", self.models.generator)
+
+    @property
+    def enhancer(self) -> FaceEnhancer | None:
+        """The renovation network as `build_models` makes it (None when it is off)."""
+        return cast("FaceEnhancer | None", self.models.enhancer)
+
     def implementations(self) -> dict[str, str]:
         """Which class does each model-backed stage, for the report."""
         m = self.models
-        gen = m.generator.module
+        gen = self.generator.module
         return {
             "detect": type(m.detector).__name__,
             "identity": type(m.recognizer).__name__ if m.recognizer is not None else "none",

@@ -45,7 +45,7 @@ class MultiscaleDiscriminator(nn.Module):
         self.num_D = num_D
         for i in range(num_D):
             setattr(self, f"layer{i}", _nlayer_patchgan(input_nc, ndf, n_layers))
-        self.downsample = nn.AvgPool2d(3, stride=2, padding=[1, 1], count_include_pad=False)
+        self.downsample = nn.AvgPool2d(3, stride=2, padding=(1, 1), count_include_pad=False)
 
     def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
         result = []

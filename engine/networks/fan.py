@@ -61,12 +61,15 @@ class CoordConv(nn.Module):
         in_channels: int,
         out_channels: int,
         first_one: bool = False,
-        **conv_kwargs: int,
+        *,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
     ) -> None:
         super().__init__()
         self.addcoords = _AddCoords(x_dim, y_dim, with_r, with_boundary)
         in_channels += 2 + int(with_r) + (2 if with_boundary and not first_one else 0)
-        self.conv = nn.Conv2d(in_channels, out_channels, **conv_kwargs)
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding)
 
     def forward(self, x: torch.Tensor, heatmap: torch.Tensor | None = None) -> torch.Tensor:
         return self.conv(self.addcoords(x, heatmap))
@@ -124,13 +127,13 @@ class HourGlass(nn.Module):
         self.add_module(f"b3_{level}", ConvBlock(256, 256))
 
     def _forward(self, level: int, x: torch.Tensor) -> torch.Tensor:
-        up1 = self._modules[f"b1_{level}"](x)
-        low = self._modules[f"b2_{level}"](F.avg_pool2d(x, 2, stride=2))
+        up1 = self.get_submodule(f"b1_{level}")(x)
+        low = self.get_submodule(f"b2_{level}")(F.avg_pool2d(x, 2, stride=2))
         if level > 1:
             low = self._forward(level - 1, low)
         else:
-            low = self._modules[f"b2_plus_{level}"](low)
-        low = self._modules[f"b3_{level}"](low)
+            low = self.get_submodule(f"b2_plus_{level}")(low)
+        low = self.get_submodule(f"b3_{level}")(low)
         return up1 + F.interpolate(low, scale_factor=2, mode="nearest")
 
     def forward(self, x: torch.Tensor, heatmap: torch.Tensor | None) -> torch.Tensor:
@@ -172,13 +175,15 @@ class FAN(nn.Module):
         outputs: list[torch.Tensor] = []
         heat: torch.Tensor | None = None
         for i in range(self.num_modules):
-            hg = self._modules[f"m{i}"](previous, heat)
-            ll = self._modules[f"top_m_{i}"](hg)
-            ll = F.relu(self._modules[f"bn_end{i}"](self._modules[f"conv_last{i}"](ll)))
-            heat = self._modules[f"l{i}"](ll)
+            hg = self.get_submodule(f"m{i}")(previous, heat)
+            ll = self.get_submodule(f"top_m_{i}")(hg)
+            ll = F.relu(self.get_submodule(f"bn_end{i}")(self.get_submodule(f"conv_last{i}")(ll)))
+            heat = self.get_submodule(f"l{i}")(ll)
             if self.end_relu:
                 heat = F.relu(heat)
             outputs.append(heat)
             if i < self.num_modules - 1:
-                previous = previous + self._modules[f"bl{i}"](ll) + self._modules[f"al{i}"](heat)
+                previous = (
+                    previous + self.get_submodule(f"bl{i}")(ll) + self.get_submodule(f"al{i}")(heat)
+                )
         return outputs

@@ -86,6 +86,10 @@ class ParamFreeBatchNorm(nn.Module):
     'official' mode with `update_state` set, with the official momentum.
     """
 
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+    num_batches_tracked: torch.Tensor
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.bn_mode: BNMode = "official"

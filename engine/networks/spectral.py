@@ -33,6 +33,9 @@ class SpectralConv2d(nn.Module):
       training-mode call does. Off by default so inference is repeatable.
     """
 
+    weight_u: torch.Tensor
+    weight_v: torch.Tensor
+
     def __init__(
         self,
         in_channels: int,
@@ -94,7 +97,7 @@ class SpectralConv2d(nn.Module):
             u, v = self.singular_vectors()
             w = self.weight_orig.flatten(1)
             conv.weight.copy_(self.weight_orig / torch.dot(u, torch.mv(w, v)))
-            if self.bias is not None:
+            if self.bias is not None and conv.bias is not None:
                 conv.bias.copy_(self.bias)
         return conv.to(self.weight_orig.device, self.weight_orig.dtype)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ghost_engine.backend.sessions import SessionOpener
 from ghost_engine.face.analysis import AnalysisModels
@@ -24,6 +24,7 @@ from ghost_engine.interfaces import Detector, Enhancer, Generator, LandmarkModel
 if TYPE_CHECKING:
     import torch
 
+    from ghost_engine.networks.lipspade import LIPSPADEGenerator
     from ghost_engine.store import ModelStore
 
 
@@ -230,7 +231,8 @@ class _Loader:
             module = fill_module(networks.build("sr_lipspade"))
         else:
             module = networks.load("sr_lipspade", self.store.require("sr_lipspade"))
-        return self.sessions.enhancer(module, config.enhance_mode, config.enhance_blend)
+        lipspade = cast("LIPSPADEGenerator", module)  # what networks builds for sr_lipspade
+        return self.sessions.enhancer(lipspade, config.enhance_mode, config.enhance_blend)
 
     def landmarks(self) -> LandmarkModel:
         config = self.config

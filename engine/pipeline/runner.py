@@ -8,18 +8,27 @@ its own type, and Ctrl-C in the caller stops every thread before it propagates.
 
 from __future__ import annotations
 
+import enum
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Final
 
 from ghost_engine.interfaces import StreamStage
 from ghost_engine.types import Frame
 
 _log = logging.getLogger(__name__)
-_END = object()  # end of stream (also sent after an error; the error itself is recorded)
+
+
+class _Marker(enum.Enum):
+    END = "end"  # end of stream (also sent after an error; the error itself is recorded)
+
+
+_END: Final = _Marker.END
+_Item = list[Any] | _Marker  # what the queues carry: a batch of items, or the end marker
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,9 @@ def run_pipeline(
     unique = [lab if labels.count(lab) == 1 else f"{lab}#{i}" for i, lab in enumerate(labels)]
     names = ["decode", *unique, "encode"]
     stats = PipelineStats(steps={n: StageStats() for n in names})
-    queues = [queue.Queue(maxsize=config.queue_batches) for _ in range(len(stages) + 1)]
+    queues: list[queue.Queue[_Item]] = [
+        queue.Queue(maxsize=config.queue_batches) for _ in range(len(stages) + 1)
+    ]
     workers = [_thread("decode", _read, source, queues[0], shared, config, stats.steps["decode"])]
     for i, stage in enumerate(stages):
         st = stats.steps[names[i + 1]]
@@ -160,7 +171,7 @@ def _join(workers: list[_Worker], config: PipelineConfig) -> None:
         w.join(timeout=1.0)
 
 
-def _put(q: queue.Queue, item: object, shared: _Shared, config: PipelineConfig) -> bool:
+def _put(q: queue.Queue[_Item], item: _Item, shared: _Shared, config: PipelineConfig) -> bool:
     while not shared.stop.is_set():
         try:
             q.put(item, timeout=config.poll_s)
@@ -170,7 +181,7 @@ def _put(q: queue.Queue, item: object, shared: _Shared, config: PipelineConfig) 
     return False
 
 
-def _get(q: queue.Queue, shared: _Shared, config: PipelineConfig) -> object:
+def _get(q: queue.Queue[_Item], shared: _Shared, config: PipelineConfig) -> _Item:
     while not shared.stop.is_set():
         try:
             return q.get(timeout=config.poll_s)

@@ -102,7 +102,8 @@ def save_state(folder: Path, name: str, state: dict[str, Any]) -> str:
     tree = _encode(state, arrays)
     npz_tmp = folder / f".{name}.npz.tmp"
     with npz_tmp.open("wb") as fh:
-        np.savez(fh, **arrays)
+        # numpy's stub lets a str-keyed ** reach savez's allow_pickle (keys are "a0"...)
+        np.savez(fh, **arrays)  # type: ignore[arg-type]
         fh.flush()
         os.fsync(fh.fileno())
     json_tmp = folder / f".{name}.json.tmp"

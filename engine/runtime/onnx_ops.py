@@ -201,8 +201,8 @@ def _pool(ctx: OpContext, ins: list, attrs: dict, kind: str) -> list:
     if kind == "max":
         if not symmetric:
             x, pads = F.pad(x, pads, value=-math.inf), [0] * spatial
-        fn = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[spatial]
-        return [fn(x, kernel, strides, pads, dil, ceil_mode=ceil)]
+        max_pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[spatial]
+        return [max_pool(x, kernel, strides, pads, dil, ceil_mode=ceil)]
     if any(d != 1 for d in dil):
         raise UnsupportedGraphError("AveragePool with dilations")
     include = bool(attrs.get("count_include_pad", 0))
@@ -210,8 +210,8 @@ def _pool(ctx: OpContext, ins: list, attrs: dict, kind: str) -> list:
         if not include:
             raise UnsupportedGraphError("AveragePool: asymmetric pads without count_include_pad")
         x, pads = F.pad(x, pads), [0] * spatial
-    fn = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[spatial]
-    return [fn(x, kernel, strides, pads, ceil_mode=ceil, count_include_pad=include)]
+    avg_pool = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[spatial]
+    return [avg_pool(x, kernel, strides, pads, ceil_mode=ceil, count_include_pad=include)]
 
 
 def _global_pool(reduce: str) -> Callable:

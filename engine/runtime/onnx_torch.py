@@ -55,7 +55,7 @@ class _Node:
     attrs: dict[str, Any]
 
 
-_TYPE_NAMES = {
+_TYPE_NAMES: dict[int, str] = {
     onnx.TensorProto.FLOAT: "tensor(float)",
     onnx.TensorProto.FLOAT16: "tensor(float16)",
     onnx.TensorProto.INT64: "tensor(int64)",

@@ -10,6 +10,7 @@ only binds addresses (`set_tensor_address`) and enqueues (`execute_async_v3`).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -53,7 +54,8 @@ def device_buffer(array: object, what: str = "buffer") -> DeviceBuffer:
     dtype = np.dtype(iface["typestr"])
     strides = iface.get("strides")
     if strides is not None:
-        expected, step = [], dtype.itemsize
+        expected: list[int] = []
+        step = dtype.itemsize
         for d in reversed(shape):
             expected.insert(0, step)
             step *= d
@@ -116,7 +118,9 @@ class TrtEngine:
                 )
         return {n: tuple(self.context.get_tensor_shape(n)) for n in self.output_names}
 
-    def run(self, inputs: dict[str, object], outputs: dict[str, object], stream: object) -> None:
+    def run(
+        self, inputs: Mapping[str, object], outputs: Mapping[str, object], stream: object
+    ) -> None:
         """Enqueue one inference of device arrays `inputs` into `outputs` on `stream`."""
         ins = {n: device_buffer(inputs[n], n) for n in self.input_names if n in inputs}
         expected = self.output_shapes({n: b.shape for n, b in ins.items()})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -81,14 +81,15 @@ class FileCamera:
         self._start: float | None = None
         self._index = 0
 
-    def _iterate(self) -> Iterator[tuple[Frame, float]]:
+    def _iterate(self) -> Generator[tuple[Frame, float], None, None]:
         """(frame, seconds since the first frame), across loops of the file."""
         from ghost_engine.video.reader import read_frames
 
         offset = 0.0
         period = 1.0 / float(self.info.rate)
         while True:
-            first = last = None
+            first: float | None = None
+            last = 0.0
             for frame in read_frames(self.path):
                 t = frame.pts_seconds if frame.pts_seconds is not None else frame.index * period
                 first = t if first is None else first

@@ -18,7 +18,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ghost_engine.errors import UserInputError
 from ghost_engine.webcam.controls import LiveControls
 
-_TYPES = {"source": int, "swap": bool, "blur": (int, float), "quit": bool}
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "source": int,
+    "swap": bool,
+    "blur": (int, float),
+    "quit": bool,
+}
 _MAX_BODY = 4096
 
 

@@ -55,8 +55,10 @@ class FrameRecord:
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float | None]:
     """p50/p95/p99, mean and max in milliseconds (numpy's linear interpolation)."""
+    out: dict[str, float | None]
     if not seconds:
-        return {f"p{p}": None for p in PERCENTILES} | {"mean": None, "max": None}
+        out = {f"p{p}": None for p in PERCENTILES}
+        return out | {"mean": None, "max": None}
     ms = np.asarray(seconds, dtype=np.float64) * 1000.0
     out = {f"p{p}": float(np.percentile(ms, p)) for p in PERCENTILES}
     return out | {"mean": float(ms.mean()), "max": float(ms.max())}

@@ -106,6 +106,8 @@ class _Run:
 
     def step(self, items: list[Captured], state: ControlState) -> None:
         taken = self.clock()
+        if self.t0 is None:
+            self.t0 = items[0].captured_s
         frames = [it.frame for it in items]
         if state.source != self.source:
             self.hold.reset()  # never show the previous source's face after a switch
@@ -194,8 +196,6 @@ def run_live(
             if state.quit:
                 run.lost += len(items)
                 break
-            if run.t0 is None:
-                run.t0 = items[0].captured_s
             run.step(items, state)
             run.maybe_print(slot)
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 
@@ -18,6 +18,13 @@ from ghost_engine.choices import STREAM_FORMATS
 from ghost_engine.errors import OptionalDependencyError, OutputError, UserInputError
 from ghost_engine.types import Frame
 from ghost_engine.webcam.controls import KEY_HELP, LiveControls
+
+if TYPE_CHECKING:  # the output libraries load with the first sink that needs them
+    import pyvirtualcam
+    from av.container import OutputContainer
+    from av.video.stream import VideoStream
+
+    from ghost_engine.video.encode import EncodeSettings, SegmentEncoder
 
 TIME_BASE = Fraction(1, 1000)
 # URL scheme -> FFmpeg muxer for stream outputs
@@ -81,7 +88,7 @@ class VirtualCameraSink:
             ) from exc
         self._module = pyvirtualcam
         self.fps = fps
-        self._cam = None
+        self._cam: pyvirtualcam.Camera | None = None
 
     def write(self, frame: Frame, at_s: float) -> None:
         if self._cam is None:
@@ -119,7 +126,7 @@ class FileSink:
     """H.264 (or another `EncodeSettings` codec) file through PyAV, written under a
     temporary name and renamed when closed, so a crash leaves no half file."""
 
-    def __init__(self, path: Path, fps: float, settings=None) -> None:
+    def __init__(self, path: Path, fps: float, settings: EncodeSettings | None = None) -> None:
         from ghost_engine.video.encode import EncodeSettings
         from ghost_engine.video.output import check_output_path, temp_path_for
 
@@ -128,7 +135,7 @@ class FileSink:
         self.settings = settings or EncodeSettings(codec="h264", preset="veryfast")
         self.settings.resolve()  # a bad codec fails before the camera starts
         self.fps = fps
-        self._encoder = None
+        self._encoder: SegmentEncoder | None = None
         self._clock = _Clock()
 
     def write(self, frame: Frame, at_s: float) -> None:
@@ -183,8 +190,8 @@ class StreamSink:
         self.url = url
         self.format = stream_format(url)
         self.fps = fps
-        self._container = None
-        self._stream = None
+        self._container: OutputContainer | None = None
+        self._stream: VideoStream | None = None
         self._clock = _Clock()
 
     def _open(self, width: int, height: int) -> None:
@@ -214,14 +221,17 @@ class StreamSink:
         vf = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
         vf.pts = self._clock.pts(at_s)
         vf.time_base = TIME_BASE
+        container, stream = self._container, self._stream
+        assert container is not None and stream is not None  # `_open` raises or sets both
         try:
-            self._container.mux(self._stream.encode(vf))
+            container.mux(stream.encode(vf))
         except (OSError, av.error.FFmpegError) as exc:
             raise OutputError(f"streaming to {self.url} failed: {exc}") from exc
 
     def close(self) -> None:
         if self._container is not None:
-            self._container.mux(self._stream.encode(None))
+            if self._stream is not None:  # None when adding the stream failed
+                self._container.mux(self._stream.encode(None))
             self._container.close()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -70,7 +70,7 @@ class LatestSlot(Generic[T]):
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"no frame within {timeout} s")
                 self._cond.wait(remaining)
-            item = self._item
+            item = cast(T, self._item)  # `_full`: an item is there (it may be None itself)
             self._item = None
             self._full = False
             self._taken += 1

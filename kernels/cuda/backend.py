@@ -12,6 +12,7 @@ from functools import lru_cache
 from types import ModuleType
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 
 @dataclass(frozen=True)
@@ -21,10 +22,10 @@ class DeviceArrays:
     name: str
     xp: ModuleType
 
-    def empty(self, shape: tuple[int, ...], dtype: np.dtype | type) -> object:
+    def empty(self, shape: tuple[int, ...], dtype: DTypeLike) -> object:
         return self.xp.empty(shape, dtype=dtype)
 
-    def zeros(self, shape: tuple[int, ...], dtype: np.dtype | type) -> object:
+    def zeros(self, shape: tuple[int, ...], dtype: DTypeLike) -> object:
         return self.xp.zeros(shape, dtype=dtype)
 
     def to_device(self, array: np.ndarray) -> object:
@@ -47,7 +48,8 @@ def simulated() -> bool:
     """True when Numba runs CUDA kernels in its CPU simulator."""
     from numba.core import config
 
-    return bool(config.ENABLE_CUDASIM)
+    # numba.core.config defines its options through globals(), out of a checker's sight
+    return bool(config.ENABLE_CUDASIM)  # type: ignore[attr-defined]
 
 
 @lru_cache(maxsize=1)

@@ -185,7 +185,8 @@ def device_context(flavour: str = "cuda") -> DeviceContext:
     from numba.core import config as numba_config
 
     if os.environ["NUMBA_CUDA_ARRAY_INTERFACE_SYNC"] == "0":  # numba read it at import
-        numba_config.CUDA_ARRAY_INTERFACE_SYNC = False
+        # numba.core.config defines its options through globals(), out of a checker's sight
+        numba_config.CUDA_ARRAY_INTERFACE_SYNC = False  # type: ignore[attr-defined]
     if not torch.cuda.is_available():
         raise UserInputError(
             "the CUDA backend needs a GPU that PyTorch can use (torch.cuda.is_available() "

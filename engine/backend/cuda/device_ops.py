@@ -69,7 +69,8 @@ class DeviceImageOps:
 
         size = detector.input_side
         on_device = detector.accepts_device_blobs
-        blobs, scales = [], []
+        blobs: list[Any] = []  # device tensors or host arrays, as the session takes them
+        scales = []
         for frame in frames:
             blob, geo = self.k.letterbox(frame.image, size)
             blobs.append(self.ctx.to_torch(blob) if on_device else self.ctx.to_host(blob))
@@ -145,7 +146,9 @@ class DeviceImageOps:
             )
         zt = torch.from_numpy(np.asarray(z, np.float32)).to(device)
         if self.config.generator_engine is not None:
-            return self._generate_tensorrt(x, zt, generator.batch_size)
+            return self._generate_tensorrt(
+                self.config.generator_engine, x, zt, generator.batch_size
+            )
         if self.ctx.on_gpu:  # cuDNN's fp16 convolutions are fastest on NHWC
             self._channels_last(generator.module)
             x = x.contiguous(memory_format=torch.channels_last)
@@ -187,7 +190,7 @@ class DeviceImageOps:
             "failed": next((g.failed for g in self._graphed.values() if g.failed), None),
         }
 
-    def _generate_tensorrt(self, x: Any, z: Any, step: int) -> list[Any]:
+    def _generate_tensorrt(self, engine_file: Path, x: Any, z: Any, step: int) -> list[Any]:
         """The generator as a TensorRT engine (inputs `target`, `z_id`; output `swap`, as
         `ghost-engine export` names them), enqueued on PyTorch's current stream."""
         import torch
@@ -195,7 +198,7 @@ class DeviceImageOps:
         if self._engine is None:
             from ghost_engine.runtime.tensorrt import TrtEngine
 
-            self._engine = TrtEngine(self.config.generator_engine)
+            self._engine = TrtEngine(engine_file)
         engine = self._engine
         kinds = {np.dtype(np.float16): torch.float16, np.dtype(np.float32): torch.float32}
         stream = torch.cuda.current_stream().cuda_stream

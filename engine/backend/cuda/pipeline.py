@@ -24,7 +24,8 @@ from ghost_engine.backend.cuda.kernel_set import kernels_for
 from ghost_engine.backend.cuda.readback import DownloadStage
 from ghost_engine.interfaces import StreamStage
 
-if TYPE_CHECKING:  # the runner's buffering settings; read, never built here
+if TYPE_CHECKING:  # the runner's buffering settings and the swap stage; never built here
+    from ghost_engine.face.stage import SwapStage
     from ghost_engine.pipeline.runner import PipelineConfig
 
 _log = logging.getLogger(__name__)
@@ -74,10 +75,10 @@ class DeviceVideoRun:
 
     def __init__(
         self,
-        make_stage: Callable[[DeviceImageOps], Any] | None,
+        make_stage: Callable[[DeviceImageOps], SwapStage] | None,
         pipeline: PipelineConfig,
         backend: DeviceBackendConfig = DeviceBackendConfig(),
-        stage: Any | None = None,
+        stage: SwapStage | None = None,
         encoder_pix_fmt: str | None = None,
         generator_engine: Path | None = None,
     ) -> None:
@@ -124,7 +125,7 @@ class DeviceVideoRun:
         face_stages = self.stage.split()
         self._pool_size = device_pool_size(self.pipeline, lookahead, len(face_stages))
         download = DownloadStage(
-            self.ctx,
+            ops.ctx,
             pinned_pool_size(self.pipeline, lookahead),
             self.backend.pool_timeout_s,
             kernels=ops.k,
@@ -144,6 +145,8 @@ class DeviceVideoRun:
         `read_frames`)."""
         from ghost_engine.backend.cuda.decode import open_device_source
 
+        if self.ctx is None:
+            raise RuntimeError("DeviceVideoRun.read is called inside its `with` block")
         source = open_device_source(
             Path(path),
             self.ctx,

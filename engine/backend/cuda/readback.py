@@ -78,7 +78,7 @@ class DownloadStage(PassStage):
                     frame.time_base,
                     dict(frame.meta),
                     layout=layout,
-                    releaser=self.pool.release,
+                    releaser=self._pool_for(frame).release,
                 )
             )
         return out
@@ -88,4 +88,5 @@ class DownloadStage(PassStage):
         (the copies of a batch are in flight together, so each needs its own)."""
         if not self._planar(frame):
             return frame.image
+        assert self.kernels is not None  # planar output comes with its kernels (__init__)
         return self.kernels.rgb_to_i420(frame.image)

@@ -29,6 +29,7 @@ from ghost_engine.pipeline.swap import (
     make_config,
 )
 from ghost_engine.video.encode import EncodeSettings
+from ghost_engine.video.fingerprint import photos_fingerprint
 from ghost_engine.video.media import MediaKind, check_readable, detect_kind
 from ghost_engine.video.mux import TimeRange
 
@@ -54,19 +55,23 @@ def swap_video(
     progress: str = "auto",
     stages: Sequence[StreamStage] | None = None,
     backend: DeviceBackendConfig | None = None,
+    faces_log: PathLike | None = None,
 ) -> RunReport:
     """Swap faces in a video; returns what was done. `config` is a `SwapConfig`.
 
     The backend follows `config.device` (`ghost_engine.backend.open_backend`: on a GPU
     frames stay on the GPU); `backend` (a `DeviceBackendConfig`) chooses the
     device-frame backend explicitly, e.g. its "emulated" flavour runs that backend's
-    code on a CPU.
+    code on a CPU. `faces_log`: write one JSON line per output frame there (who got
+    which face; see `ghost_engine.pipeline.faces_log`).
     """
     from ghost_engine.pipeline.video_job import VideoJob, check_video_job, run_video
 
     people, refs = _people(sources), [Path(p) for p in target_faces]
     config = config or make_config()
     encode = encode or EncodeSettings()
+    if stages is None:
+        _check_photos(people, refs)
     job = VideoJob(
         target=Path(target),
         output=Path(output),
@@ -77,23 +82,28 @@ def swap_video(
         pipeline=PipelineConfig(batch_size=config.batch_size),
         progress=ProgressConfig(mode=progress),
         fingerprint=_stage_fingerprint(config, people, refs, stages),
+        faces_log=None if faces_log is None else Path(faces_log),
     )
     check_video_job(job)
     report = _report("video", target, output, people)
     report.settings = {"encode": dataclasses.asdict(encode), "swap": _config_dict(config)}
     if stages is not None:
         return run_video(job, list(stages), report)
-    _check_photos(people, refs)
     chosen = open_backend(config.device, cuda=backend)
     _, pix_fmt, _ = job.encode.resolve()
+    built: list[SwapStage] = []
 
     def make_stage(ops: ImageOps) -> SwapStage:
-        return build_swap_stage(config, people, refs, backend=chosen, ops=ops)
+        built.append(build_swap_stage(config, people, refs, backend=chosen, ops=ops))
+        return built[-1]
 
     run_ctx = chosen.video_run(
         make_stage, job.pipeline, pix_fmt, generator_engine=config.generator_engine
     )
     with run_ctx as run:
+        # the model files by identity, known once loaded: a resume must find them unchanged
+        models = {"models": built[-1].model_files} if built else {}
+        job = dataclasses.replace(job, fingerprint={**job.fingerprint, **models})
         run_video(job, run.stages, report, read=run.read, stop=run.stop)
     if chosen.frames_on_device:
         report.settings["cuda_backend"] = run.summary()
@@ -108,8 +118,10 @@ def swap_image(
     target_faces: Sequence[PathLike] = (),
     config: SwapConfig | None = None,
     stages: Sequence[StreamStage] | None = None,
+    faces_log: PathLike | None = None,
 ) -> RunReport:
-    """Swap faces in one image (written as labelled PNG or JPEG)."""
+    """Swap faces in one image (written as labelled PNG or JPEG); `faces_log` as for
+    `swap_video`."""
     from ghost_engine.pipeline.image_job import check_image_job, run_image
 
     people, refs = _people(sources), [Path(p) for p in target_faces]
@@ -117,7 +129,8 @@ def swap_image(
     report = _report("image", target, output, people)
     report.settings = {"swap": _config_dict(config)}
     with _stages(config, people, refs, stages) as built:
-        return run_image(Path(target), Path(output), built, report)
+        log = None if faces_log is None else Path(faces_log)
+        return run_image(Path(target), Path(output), built, report, log)
 
 
 def check_inputs(
@@ -159,7 +172,8 @@ def swap(target: PathLike, sources: People, output: PathLike, **options: Any) ->
     Options that only apply to videos are ignored for an image target.
     """
     if detect_kind(Path(target)) is MediaKind.IMAGE:
-        keep = {k: v for k, v in options.items() if k in ("target_faces", "config", "stages")}
+        image_options = ("target_faces", "config", "stages", "faces_log")
+        keep = {k: v for k, v in options.items() if k in image_options}
         return swap_image(target, sources, output, **keep)
     return swap_video(target, sources, output, **options)
 
@@ -216,13 +230,22 @@ def _config_dict(config: Any | None) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(config).items()}
 
 
-def _stage_fingerprint(config, people, refs, stages) -> dict:
-    names = [str(getattr(s, "name", type(s).__name__)) for s in stages] if stages else []
+# SwapConfig fields that change no pixel: a resume may differ in them
+_NOT_PIXELS = frozenset({"download", "models_dir"})
+
+
+def _stage_fingerprint(
+    config: SwapConfig,
+    people: list[list[Path]],
+    refs: list[Path],
+    stages: Sequence[StreamStage] | None,
+) -> dict:
+    """What the stages' output depends on: settings, photos by content, custom stages."""
+    settings = {k: v for k, v in _config_dict(config).items() if k not in _NOT_PIXELS}
     return {
-        "config": _config_dict(config),
-        "sources": [[str(p.resolve()) for p in person] for person in people],
-        "target_faces": [str(p.resolve()) for p in refs],
-        "custom_stages": names,
+        "swap": settings,
+        "photos": photos_fingerprint(people, refs),
+        "custom_stages": [s.name for s in stages] if stages else [],
     }
 
 

@@ -41,6 +41,7 @@ class StreamStage(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
 class StatefulStage(StreamStage, Protocol):
     """A stage whose output depends on frames before the current one (tracks, matching,
     smoothing, frozen mask parameters). `state()` is that dependence as plain data

@@ -20,6 +20,10 @@ def _check(cond: bool, message: str) -> None:
         raise ValueError(message)
 
 
+# frame.meta key: the output segment a frame belongs to (set by video jobs, which cut
+# batches and take stage states at segment boundaries)
+SEGMENT_KEY = "segment"
+
 RGB = "rgb"  # (H, W, 3) uint8
 I420 = "i420"  # (H * 3 // 2, W) uint8: the Y plane, then U and V (H/2 x W/2 each)
 LAYOUTS = (RGB, I420)

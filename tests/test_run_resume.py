@@ -113,7 +113,7 @@ def test_resume_with_other_settings_is_refused(tmp_path, clip) -> None:
     with pytest.raises(NoFaceError):
         ghost_engine.swap_video(clip, [], out, stages=[_failing(60)], **OPTS)
     other = dict(OPTS, segment_s=2.0)
-    with pytest.raises(UserInputError, match="different input or different settings"):
+    with pytest.raises(UserInputError, match=r"different segment_s \(1.0 before, 2.0 now\)"):
         ghost_engine.swap_video(clip, [], out, stages=[MarkStage()], resume=True, **other)
     assert not out.exists()
 

@@ -89,6 +89,13 @@ def parse_sources(values: tuple[str, ...]) -> list[list[Path]]:
 @json_option(
     "json_report", "REPORT", "Write what was done (timings per stage, frames with faces) as JSON."
 )
+@click.option(
+    "--faces-log",
+    type=Path,
+    metavar="LOG",
+    help="Write one JSON line per output frame: every face's box, points, track, the "
+    "source it got and its similarities (see the README).",
+)
 @quiet_option("No progress output.")
 def run(**opts) -> None:
     """Swap faces in TARGET (a video or an image, told apart by content) into OUTPUT."""
@@ -119,6 +126,7 @@ def run(**opts) -> None:
         resume=opts["resume"],
         segment_s=segment_s,
         progress="quiet" if opts["quiet"] else "auto",
+        faces_log=opts["faces_log"],
         **times,
     )
     if opts["json_report"] is not None:

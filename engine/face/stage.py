@@ -9,16 +9,22 @@ on these). Both ways give the same frames. The parts are built by
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ghost_engine.face.analysis import AnalysisStage
 from ghost_engine.face.overlay import OverlayStage
-from ghost_engine.face.records import SwapOverrides
+from ghost_engine.face.records import AnalysedFrame, SwapOverrides
 from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.face.synthesis import SynthesisStage
 from ghost_engine.face.timing import add_timings
 from ghost_engine.interfaces import ImageOps, StreamStage
-from ghost_engine.types import Frame
+from ghost_engine.types import SEGMENT_KEY, Frame
+
+
+def _segment(item: AnalysedFrame) -> object:
+    return item.frame.meta.get(SEGMENT_KEY)
 
 
 class SwapStage:
@@ -55,10 +61,29 @@ class SwapStage:
     def process(self, frames: list[Frame]) -> list[Frame]:
         if not frames:
             return []
-        return self._finish(self.synthesis.process(self.analysis.process(frames)))
+        return self._finish(self._synthesise(self.analysis.process(frames)))
 
     def flush(self) -> list[Frame]:
-        return self._finish(self.synthesis.process(self.analysis.flush()))
+        return self._finish(self._synthesise(self.analysis.flush()))
+
+    def _synthesise(self, items: list[AnalysedFrame]) -> list[Frame]:
+        """Synthesis one output segment at a time, as when the parts run split (so a
+        resumed run batches the generator as an uninterrupted one)."""
+        out: list[Frame] = []
+        start = 0
+        for i in range(1, len(items) + 1):
+            if i == len(items) or _segment(items[i]) != _segment(items[start]):
+                out += self.synthesis.process(items[start:i])
+                start = i
+        return out
+
+    def state(self) -> dict[str, Any]:
+        """Both parts' state (see `AnalysisStage.state`), taken between two calls."""
+        return {"analysis": self.analysis.state(), "synthesis": self.synthesis.state()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.analysis.restore(state["analysis"])
+        self.synthesis.restore(state["synthesis"])
 
     def _finish(self, frames: list[Frame]) -> list[Frame]:
         return frames if self.overlay is None else self.overlay.process(frames)

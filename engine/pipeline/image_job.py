@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ghost_engine.errors import OutputError
 from ghost_engine.interfaces import StreamStage
+from ghost_engine.pipeline.faces_log import write_frames_log
 from ghost_engine.pipeline.report import RunReport
 from ghost_engine.types import Frame
 from ghost_engine.video.images import check_image_output, read_image, write_image
@@ -23,9 +24,14 @@ def check_image_job(target: Path, output: Path) -> None:
 
 
 def run_image(
-    target: Path, output: Path, stages: Sequence[StreamStage], report: RunReport
+    target: Path,
+    output: Path,
+    stages: Sequence[StreamStage],
+    report: RunReport,
+    faces_log: Path | None = None,
 ) -> RunReport:
-    """Swap faces in one image; the stages see it as a one-frame stream."""
+    """Swap faces in one image; the stages see it as a one-frame stream. `faces_log`:
+    its one line of who got which face (see `faces_log.frame_record`)."""
     check_image_job(target, output)
     started = time.perf_counter()
     t0 = time.perf_counter()
@@ -41,6 +47,8 @@ def run_image(
     t0 = time.perf_counter()
     write_image(output, frames[0].image)
     report.stage_seconds["encode"] = round(time.perf_counter() - t0, 4)
+    if faces_log is not None:
+        write_frames_log(frames, faces_log)
     report.frames = 1
     report.frames_with_faces = int(frames[0].meta.get("faces_swapped", 0) > 0)
     report.frames_without_faces = 1 - report.frames_with_faces

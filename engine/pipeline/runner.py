@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ghost_engine.interfaces import StreamStage
-from ghost_engine.types import Frame
+from ghost_engine.types import SEGMENT_KEY, Frame
 
 _log = logging.getLogger(__name__)
 
@@ -207,6 +207,12 @@ def _read(source, out_q, shared, config, stats) -> None:
     try:
         batch: list[Frame] = []
         for frame in _timed(iter(source), stats):
+            if batch and frame.meta.get(SEGMENT_KEY) != batch[-1].meta.get(SEGMENT_KEY):
+                # a batch never spans two output segments, so a run resumed at a segment
+                # hands the stages the same batches as an uninterrupted one
+                if not _put(out_q, batch, shared, config):
+                    return
+                batch = []
             batch.append(frame)
             if len(batch) >= config.batch_size:
                 if not _put(out_q, batch, shared, config):

@@ -24,8 +24,8 @@ import numpy as np
 
 from ghost_engine.errors import UserInputError
 from ghost_engine.interfaces import StatefulStage
+from ghost_engine.types import SEGMENT_KEY
 
-SEGMENT_KEY = "segment"  # frame.meta key: index of the output segment the frame is in
 _ARRAY = "$array"
 
 

@@ -16,9 +16,12 @@ from pathlib import Path
 
 from ghost_engine.errors import OutputError, UnsupportedMediaError, UserInputError
 from ghost_engine.interfaces import StreamStage
+from ghost_engine.pipeline.faces_log import SegmentedFacesLog
 from ghost_engine.pipeline.progress import Progress, ProgressConfig
 from ghost_engine.pipeline.report import RunReport
+from ghost_engine.pipeline.resume import BoundaryStates, SegmentTagged, checkpointed
 from ghost_engine.pipeline.runner import PipelineConfig, PipelineStats, run_pipeline
+from ghost_engine.types import Frame
 from ghost_engine.video.encode import EncodeSettings
 from ghost_engine.video.journal import JOURNAL_NAME, Journal
 from ghost_engine.video.mux import CONTAINERS, TimeRange, mux_output, muxer_for
@@ -31,7 +34,6 @@ from ghost_engine.video.output import (
 )
 from ghost_engine.video.reader import (
     VideoInfo,
-    count_frames,
     probe_video,
     read_frames,
     validate_range,
@@ -64,10 +66,10 @@ class VideoJob:
     time_range: TimeRange = TimeRange()
     resume: bool = False
     segment_s: float = 10.0
-    warmup_s: float = 1.0  # frames replayed through the stages before a resume point
     pipeline: PipelineConfig = PipelineConfig()
     progress: ProgressConfig = ProgressConfig()
     fingerprint: dict = field(default_factory=dict)  # stage settings; resume must match
+    faces_log: Path | None = None  # --faces-log: one JSON line per output frame
 
 
 def check_video_job(job: VideoJob) -> VideoInfo:
@@ -109,25 +111,31 @@ def run_video(
     """
     info = check_video_job(job)
     work = work_dir_for(job.output)
+    stages, states = checkpointed(stages)
     journal = _open_journal(job, work, _fingerprint(job, info))
+    states.folder = work
+    states.restore(journal, work)
     report.resumed_segments = len(journal.segments)
     report.resumed_frames = journal.frames
     plan = SegmentPlan(job.time_range.start_s, job.segment_s, info.time_base)
-    writer = _segment_writer(job, info, work, journal, plan)
+    writer = _segment_writer(job, info, work, journal, plan, states)
     begin, first_index = job.time_range.start_s, 0
     if writer.first_pending > 0:
-        # Replay a little before the resume point so look-ahead stages see the same
-        # neighbours, numbered as in an uninterrupted run (stages use frame indices).
-        boundary = plan.start_s(writer.first_pending)
-        begin = max(job.time_range.start_s, boundary - job.warmup_s)
-        first_index = journal.frames - count_frames(job.target, begin, boundary)
-    frames = read(
+        # Stateful stages continue from the states saved at this boundary, so decoding
+        # starts there, with the frame numbers of an uninterrupted run.
+        begin, first_index = plan.start_s(writer.first_pending), journal.frames
+    source = read(
         job.target, start_s=begin or None, end_s=job.time_range.end_s, first_index=first_index
     )
+    frames = SegmentTagged(source, plan)
     progress = Progress(_expected_frames(info, job, journal), job.progress)
+    faces_log = SegmentedFacesLog(work) if job.faces_log is not None else None
+    on_frame = progress if faces_log is None else _both(progress, faces_log)
     try:
-        stats = run_pipeline(frames, stages, writer, job.pipeline, on_frame=progress, stop=stop)
+        stats = run_pipeline(frames, stages, writer, job.pipeline, on_frame=on_frame, stop=stop)
         writer.close()
+        if faces_log is not None:
+            faces_log.close()
     except BaseException:
         writer.abort()
         _keep_or_discard(work, journal)
@@ -140,6 +148,8 @@ def run_video(
             f"{job.target} has no video frames in the requested range; nothing to write"
         )
     mux = _finish(job, writer)
+    if faces_log is not None and job.faces_log is not None:
+        faces_log.join([s.index for s in journal.segments], job.faces_log)
     _fill_report(report, stats, journal, stages, mux)
     discard(work)
     return report
@@ -164,8 +174,23 @@ def _open_journal(job: VideoJob, work: Path, fingerprint: dict) -> Journal:
     return journal
 
 
+def _both(
+    first: Callable[[Frame], None], second: Callable[[Frame], None]
+) -> Callable[[Frame], None]:
+    def call(frame: Frame) -> None:
+        first(frame)
+        second(frame)
+
+    return call
+
+
 def _segment_writer(
-    job: VideoJob, info: VideoInfo, work: Path, journal: Journal, plan: SegmentPlan
+    job: VideoJob,
+    info: VideoInfo,
+    work: Path,
+    journal: Journal,
+    plan: SegmentPlan,
+    states: BoundaryStates,
 ) -> SegmentWriter:
     fmt, suffix = _SEGMENT_FORMAT.get(job.encode.codec, ("mp4", ".mp4"))
     return SegmentWriter(
@@ -179,6 +204,7 @@ def _segment_writer(
         height=info.height,
         rate=info.rate,
         pts_offset=round(job.time_range.start_s / info.time_base),
+        save_state=states.save,
     )
 
 

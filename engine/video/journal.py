@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ghost_engine.errors import UserInputError
+from ghost_engine.video.fingerprint import first_difference
 
 JOURNAL_NAME = "journal.json"
-_VERSION = 1
+_VERSION = 2  # 2: segments name the stage states saved after them
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class SegmentRecord:
     first_pts: int
     last_pts: int
     size: int
+    # the stage states saved when this segment closed, for the segment after it:
+    # {"name": file stem in the work folder, "segment": its index}; None: no state
+    state: dict | None = None
 
 
 @dataclass
@@ -67,11 +71,18 @@ class Journal:
                 path=path,
                 option="--resume",
             ) from exc
-        if data.get("version") != _VERSION or data.get("fingerprint") != fingerprint:
+        if data.get("version") != _VERSION:
             raise UserInputError(
-                "the interrupted run in "
-                f"{folder} used a different input or different settings; run without "
-                "--resume to start over",
+                f"the interrupted run in {folder} was made by another version of "
+                "ghost-engine; run without --resume to start over",
+                path=folder,
+                option="--resume",
+            )
+        changed = first_difference(data.get("fingerprint"), fingerprint)
+        if changed is not None:
+            raise UserInputError(
+                f"the interrupted run in {folder} was made with a different {changed}; "
+                "run without --resume to start over, or restore what changed",
                 path=folder,
                 option="--resume",
             )

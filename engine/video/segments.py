@@ -8,6 +8,7 @@ file, recorded in the journal once closed. The final output concatenates them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -37,8 +38,9 @@ class SegmentPlan:
 class SegmentWriter:
     """Pipeline sink: frames in, segment files and journal entries out.
 
-    Frames of segments already in the journal (replayed for stage warm-up on resume) are
-    dropped here. Not thread-safe: fed by one thread.
+    Frames of segments already in the journal are dropped here. When a segment closes,
+    `save_state(next segment)` (if given) saves the stages' states for the resume and
+    its answer goes into the segment's journal record. Not thread-safe: one thread.
     """
 
     def __init__(
@@ -54,10 +56,12 @@ class SegmentWriter:
         height: int,
         rate: Fraction,
         pts_offset: int,
+        save_state: Callable[[int], dict | None] | None = None,
     ) -> None:
         self._folder, self._journal, self._plan = folder, journal, plan
         self._settings, self._format, self._suffix = settings, format_name, suffix
         self._size, self._rate, self._offset = (width, height), rate, pts_offset
+        self._save_state = save_state  # segment -> journal entry of the states before it
         self._encoder: SegmentEncoder | None = None
         self._current = -1
         self._faces = 0
@@ -75,7 +79,7 @@ class SegmentWriter:
         if seg < self.first_pending:
             return  # warm-up frame of a segment finished by an earlier run
         if seg != self._current or self._encoder is None:
-            self._finish()
+            self._finish(next_segment=seg)
             self._encoder = self._open(seg)
             self._first_pts = frame.pts
         self._encoder.encode(frame)
@@ -113,11 +117,14 @@ class SegmentWriter:
         self._faces = 0
         return encoder
 
-    def _finish(self) -> None:
+    def _finish(self, next_segment: int | None = None) -> None:
         enc = self._encoder
         if enc is None:
             return
         enc.close()
+        state = None
+        if self._save_state is not None and next_segment is not None:
+            state = self._save_state(next_segment)
         self._journal.segments.append(
             SegmentRecord(
                 index=self._current,
@@ -127,6 +134,7 @@ class SegmentWriter:
                 first_pts=self._first_pts,
                 last_pts=self._last_pts,
                 size=enc.path.stat().st_size,
+                state=state,
             )
         )
         self._journal.save(self._folder)

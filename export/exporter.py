@@ -8,22 +8,32 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import onnx
 
 from ghost_engine.choices import EXPORT_FORMATS, EXPORT_PRECISIONS, SR_BN_MODES, check_choice
-from ghost_engine.errors import OutputError, UserInputError
+from ghost_engine.errors import ExportError, OutputError, UserInputError
 from ghost_engine.export.metadata import export_metadata, set_metadata
 from ghost_engine.export.onnx_checks import check_onnx
 from ghost_engine.export.onnx_export import OPSET, simplify, torch_to_onnx
 from ghost_engine.export.onnx_fp16 import convert_to_fp16, keep_fp32_rule
-from ghost_engine.export.parity import TOLERANCE, ParityResult, compare, require_parity
+from ghost_engine.export.parity import (
+    TOLERANCE,
+    ParityResult,
+    ReferenceCache,
+    compare,
+    require_parity,
+)
 from ghost_engine.export.profile import BatchProfile
 from ghost_engine.export.sources import WeightSource, resolve_source
 from ghost_engine.export.specs import BATCH, ExportSpec, IOSpec, export_spec
 from ghost_engine.networks.checkpoint import sha256_file
 from ghost_engine.runtime.onnx_model import OnnxModel
+
+if TYPE_CHECKING:
+    from ghost_engine.networks.lipspade import BNMode
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +139,10 @@ def _torch_onnx(spec, req, src) -> tuple[dict[str, onnx.ModelProto], Runner]:
     from ghost_engine.export.torch_modules import export_module, load_network, reference_module
 
     net = load_network(spec.network, src.path)
-    traced = torch_to_onnx(export_module(spec, net, bn_mode=req.bn_mode), spec)
+    bn_mode = cast("BNMode", req.bn_mode)  # one of SR_BN_MODES, checked by ExportRequest
+    traced = torch_to_onnx(export_module(spec, net, bn_mode=bn_mode), spec)
     fp32 = simplify(traced, req.out_dir)
-    return {"fp32": fp32}, torch_runner(reference_module(spec, net, bn_mode=req.bn_mode), spec)
+    return {"fp32": fp32}, torch_runner(reference_module(spec, net, bn_mode=bn_mode), spec)
 
 
 def export_model(req: ExportRequest) -> ExportResult:
@@ -159,10 +170,14 @@ def export_model(req: ExportRequest) -> ExportResult:
             f"cannot create {req.out_dir}: {exc.strerror or exc}", path=req.out_dir
         ) from None
     stem = _file_stem(spec, req)
+    published: Path | None = None  # the source file of a model that comes as ONNX
     if spec.from_onnx:
-        spec = _onnx_spec(spec, src.path)
-        models = {"fp32": onnx.load(str(src.path))}
-        reference = OnnxModel(src.path)
+        if src.path is None:  # resolve_source refuses fill-rule weights for these
+            raise ExportError(f"{spec.name} comes as ONNX but no ONNX file was resolved")
+        published = src.path
+        spec = _onnx_spec(spec, published)
+        models = {"fp32": onnx.load(str(published))}
+        reference = OnnxModel(published)
 
         def ref_runner(inputs):
             return reference(**inputs)
@@ -170,12 +185,12 @@ def export_model(req: ExportRequest) -> ExportResult:
         models, ref_runner = _torch_onnx(spec, req, src)
 
     files: dict[str, Path] = {}
-    if not spec.from_onnx:
+    if published is None:
         _with_meta(models["fp32"], spec, src, "fp32", req)
         check_onnx(models["fp32"], what=f"{spec.name} fp32")
         files["fp32"] = _save(models["fp32"], req.out_dir / f"{stem}.fp32.onnx")
     else:
-        files["fp32"] = src.path
+        files["fp32"] = published
     wants_fp16 = req.precision == "fp16" and (req.fmt == "onnx" or req.typing == "strong")
     if wants_fp16:
         fp16 = convert_to_fp16(models["fp32"], keep_fp32_rule(spec.fp32_ops, spec.fp32_scopes))
@@ -201,14 +216,21 @@ def export_model(req: ExportRequest) -> ExportResult:
     return ExportResult(spec.name, files, engine, tuple(parity))
 
 
+def _onnx_runner(model: OnnxModel) -> Runner:
+    def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return model(**inputs)
+
+    return run
+
+
 def _check_onnx_files(spec, files, reference: Runner, batches, sizes, *, skip_source: bool):
-    out, cache = [], {}
+    out: list[tuple[str, ParityResult]] = []
+    cache: ReferenceCache = {}
     for precision, path in files.items():
         if skip_source and precision == "fp32":
             continue  # the published file is its own reference
-        model = OnnxModel(path)
         results = compare(
-            lambda inputs, m=model: m(**inputs),
+            _onnx_runner(OnnxModel(path)),
             reference,
             spec,
             batches=batches,

@@ -55,7 +55,9 @@ def torch_to_onnx(module: torch.nn.Module, spec: ExportSpec, opset: int = OPSET)
         torch.onnx.export(
             module,
             trace_inputs(spec),
-            buffer,
+            # The TorchScript exporter writes to file-like objects; torch's annotation
+            # only names paths.
+            buffer,  # type: ignore[arg-type]
             dynamo=False,
             opset_version=opset,
             input_names=[s.name for s in spec.inputs],

@@ -82,7 +82,7 @@ def _home_types(graph: onnx.GraphProto, types: dict, keep: Callable) -> dict[str
         uses = consumers.get(name, [])
         return bool(uses) and all(_needed(n, i, keep) == F32 for n, i in uses)
 
-    home = {v.name: F32 for v in graph.input if types.get(v.name) == F32}
+    home: dict[str, int] = {v.name: F32 for v in graph.input if types.get(v.name) == F32}
     for t in graph.initializer:
         if t.data_type == F32:
             home[t.name] = F32 if fp32_only(t.name) else F16

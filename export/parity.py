@@ -14,6 +14,9 @@ from ghost_engine.export.specs import ExportSpec
 # Relative error ||out - ref|| / ||ref|| an export must stay under, per precision.
 TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 5e-2}
 
+# Reference outputs by (batch, seed, sorted spatial sizes), shared between candidates.
+ReferenceCache = dict[tuple[int, int, tuple[tuple[str, int], ...]], dict[str, np.ndarray]]
+
 
 @dataclass(frozen=True)
 class ParityResult:
@@ -32,7 +35,7 @@ class ParityResult:
 def relative_error(out: np.ndarray, ref: np.ndarray) -> float:
     """`||out - ref|| / ||ref||` in float64 (the golden vectors' measure)."""
     out64, ref64 = np.asarray(out, np.float64), np.asarray(ref, np.float64)
-    return float(np.linalg.norm(out64 - ref64) / max(np.linalg.norm(ref64), 1e-30))
+    return float(np.linalg.norm(out64 - ref64) / max(float(np.linalg.norm(ref64)), 1e-30))
 
 
 def random_inputs(
@@ -44,9 +47,12 @@ def random_inputs(
     sizes = {**dict(spec.check_size), **(sizes or {})}
     out = {}
     for s in spec.inputs:
-        shape = [batch if i == 0 else sizes.get(d, d) for i, d in enumerate(s.shape)]
-        if any(isinstance(d, str) for d in shape):
-            raise ExportError(f"{spec.name}: no check size for axes of {s.name} {s.shape}")
+        shape: list[int] = []
+        for i, d in enumerate(s.shape):
+            size = batch if i == 0 else sizes.get(d, d) if isinstance(d, str) else d
+            if isinstance(size, str):
+                raise ExportError(f"{spec.name}: no check size for axes of {s.name} {s.shape}")
+            shape.append(size)
         out[s.name] = rng.uniform(s.low, s.high, size=shape).astype(np.float32)
     return out
 
@@ -72,7 +78,7 @@ def compare(
     tolerance: float,
     seed: int = 1234,
     sizes: dict[str, int] | None = None,
-    cache: dict | None = None,
+    cache: ReferenceCache | None = None,
 ) -> list[ParityResult]:
     """Run both on the same fresh inputs at each batch size; one result per output.
 

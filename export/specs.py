@@ -59,14 +59,21 @@ class ExportSpec:
 _NORM_OPS = ("InstanceNormalization",)
 _FP32_SCOPE = "fp32_region"
 
-_GENERATOR_IO = dict(
-    inputs=(
-        IOSpec("target", (BATCH, 3, 256, 256), -1.0, 1.0),
-        IOSpec("z_id", (BATCH, 512), -2.0, 2.0),
-    ),
-    outputs=(IOSpec("swap", (BATCH, 3, 256, 256)),),
-    fp32_ops=_NORM_OPS,
-)
+
+def _generator(blocks: int) -> ExportSpec:
+    """The AEI-Net generator with `blocks` AAD layers per ResBlock: target and identity
+    in, the swapped face out."""
+    return ExportSpec(
+        f"G_unet_{blocks}blocks",
+        network=f"G_unet_{blocks}blocks",
+        inputs=(
+            IOSpec("target", (BATCH, 3, 256, 256), -1.0, 1.0),
+            IOSpec("z_id", (BATCH, 512), -2.0, 2.0),
+        ),
+        outputs=(IOSpec("swap", (BATCH, 3, 256, 256)),),
+        fp32_ops=_NORM_OPS,
+        description=f"AEI-Net generator, {blocks} AAD layer(s) per ResBlock",
+    )
 
 
 def _published_onnx(name: str, size: int, description: str) -> ExportSpec:
@@ -85,15 +92,7 @@ def _published_onnx(name: str, size: int, description: str) -> ExportSpec:
 _SPECS: dict[str, ExportSpec] = {
     s.name: s
     for s in (
-        *(
-            ExportSpec(
-                f"G_unet_{k}blocks",
-                network=f"G_unet_{k}blocks",
-                description=f"AEI-Net generator, {k} AAD layer(s) per ResBlock",
-                **_GENERATOR_IO,
-            )
-            for k in (1, 2, 3)
-        ),
+        *(_generator(k) for k in (1, 2, 3)),
         ExportSpec(
             "arcface_iresnet100",
             network="arcface_iresnet100",

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from ghost_engine.errors import ExportError
 from ghost_engine.export.exporter import ExportRequest, export_model
 from ghost_engine.export.parity import random_inputs
 from ghost_engine.export.profile import BatchProfile
@@ -66,21 +67,24 @@ def run_checks(out_dir: Path) -> list[dict]:
             t0 = time.perf_counter()
             result = export_model(req)
             build_s = time.perf_counter() - t0
+            if result.engine is None:
+                raise ExportError(f"{model} {precision}: the TensorRT export built no engine")
+            engine = result.engine
             t0 = time.perf_counter()
             again = export_model(dataclasses.replace(req, check=False))
             rows.append(
                 {
                     "model": model,
                     "precision": precision,
-                    "engine": result.engine.name,
+                    "engine": engine.name,
                     "export_and_build_s": round(build_s, 1),
                     "second_export_s": round(time.perf_counter() - t0, 1),
-                    "engine_reused": again.engine == result.engine,
+                    "engine_reused": again.engine == engine,
                     "parity": [
                         {"what": w, "batch": r.batch, "rel_error": r.rel_error, "ok": r.ok}
                         for w, r in result.parity
                     ],
-                    f"ms_per_batch_{TIMED_BATCH}": round(_time_engine(result.engine, model), 3),
+                    f"ms_per_batch_{TIMED_BATCH}": round(_time_engine(engine, model), 3),
                 }
             )
     return rows

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -21,6 +22,9 @@ from ghost_engine.export.specs import FP32_SCOPE, ExportSpec
 from ghost_engine.networks import build, load
 from ghost_engine.networks.fill import fill_module
 from ghost_engine.networks.spectral import fold_spectral_norm
+
+if TYPE_CHECKING:
+    from ghost_engine.networks.lipspade import BNMode, LIPSPADEGenerator
 
 _BN_EPS = 1e-5
 
@@ -72,29 +76,31 @@ def load_network(name: str, checkpoint: Path | None) -> nn.Module:
     return load(name, checkpoint).eval()
 
 
-def _prepare_sr(net: nn.Module, bn_mode: str) -> nn.Module:
-    from ghost_engine.networks.lipspade import (
-        LIPSPADEGenerator,
-        LocalImportancePool,
-        ParamFreeBatchNorm,
-    )
+def _sr_net(net: nn.Module) -> LIPSPADEGenerator:
+    from ghost_engine.networks.lipspade import LIPSPADEGenerator
 
     if not isinstance(net, LIPSPADEGenerator):
         raise UserInputError(f"expected a LIP-SPADE generator, got {type(net).__name__}")
-    net = copy.deepcopy(net)
-    net.bn_mode = bn_mode
-    net.update_state = False
-    fold_spectral_norm(net)
-    for parent in list(net.modules()):
+    return net
+
+
+def _prepare_sr(net: nn.Module, bn_mode: BNMode) -> nn.Module:
+    from ghost_engine.networks.lipspade import LocalImportancePool, ParamFreeBatchNorm
+
+    sr = copy.deepcopy(_sr_net(net))
+    sr.bn_mode = bn_mode
+    sr.update_state = False
+    fold_spectral_norm(sr)
+    for parent in list(sr.modules()):
         for child_name, child in list(parent.named_children()):
             if isinstance(child, ParamFreeBatchNorm) and bn_mode == "official":
                 setattr(parent, child_name, Fp32Region(BatchStatisticsNorm()))
             elif isinstance(child, LocalImportancePool):
                 setattr(parent, child_name, Fp32Region(child))
-    return net.eval()
+    return sr.eval()
 
 
-def export_module(spec: ExportSpec, net: nn.Module, *, bn_mode: str = "official") -> nn.Module:
+def export_module(spec: ExportSpec, net: nn.Module, *, bn_mode: BNMode = "official") -> nn.Module:
     """`net` rewritten for tracing per `spec` (the original is left untouched)."""
     if spec.name.startswith("G_unet_"):
         return GeneratorSwap(net).eval()
@@ -105,7 +111,9 @@ def export_module(spec: ExportSpec, net: nn.Module, *, bn_mode: str = "official"
     raise UserInputError(f"{spec.name} comes as ONNX already; there is no PyTorch module")
 
 
-def reference_module(spec: ExportSpec, net: nn.Module, *, bn_mode: str = "official") -> nn.Module:
+def reference_module(
+    spec: ExportSpec, net: nn.Module, *, bn_mode: BNMode = "official"
+) -> nn.Module:
     """The unmodified network in the mode the export reproduces (parity reference).
 
     Sets the super-resolution net's `bn_mode` on `net` itself (no copy: it is large).
@@ -113,6 +121,7 @@ def reference_module(spec: ExportSpec, net: nn.Module, *, bn_mode: str = "offici
     if spec.name.startswith("G_unet_"):
         return GeneratorSwap(net).eval()
     if spec.name == "sr_lipspade":
-        net.bn_mode = bn_mode
-        net.update_state = False
+        sr = _sr_net(net)
+        sr.bn_mode = bn_mode
+        sr.update_state = False
     return net.eval()

@@ -73,10 +73,11 @@ class DownloadConfig:
                     f"invalid download settings: {self}", option=option, value=value
                 )
 
-    def size_limit(self, kind: str, expected: int | None) -> SizeLimit:
-        """The limit for a file of `kind` ('pth', 'onnx' or 'zip') whose size may be known."""
+    def size_limit(self, kind: str, expected: int | None, known_as: str = "published") -> SizeLimit:
+        """The limit for a file of `kind` ('pth', 'onnx' or 'zip') whose size may be known
+        (`known_as` says from where: 'published' or 'pinned')."""
         caps = {"pth": self.pth_cap_bytes, "onnx": self.onnx_cap_bytes, "zip": self.zip_cap_bytes}
-        return SizeLimit(expected=expected, cap=caps[kind], kind=kind)
+        return SizeLimit(expected=expected, cap=caps[kind], kind=kind, known_as=known_as)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ class SizeLimit:
     expected: int | None
     cap: int
     kind: str
+    known_as: str = "published"  # where `expected` comes from: "published" or "pinned"
 
     @property
     def most_bytes(self) -> int:
@@ -33,7 +34,7 @@ class SizeLimit:
     def problem(self, size: int) -> str | None:
         """Why a file of `size` bytes is refused, or None when it may be used."""
         if self.expected is not None and size != self.expected:
-            return f"{size} bytes, but the published file is {self.expected} bytes"
+            return f"{size} bytes, but the {self.known_as} file is {self.expected} bytes"
         if size > self.cap:
             return f"{size} bytes, over the {describe_bytes(self.cap)} limit for .{self.kind} files"
         return None
@@ -41,7 +42,7 @@ class SizeLimit:
     def overflow(self) -> str:
         """What to say when more bytes arrive than `most_bytes` allows."""
         if self.expected is not None:
-            return f"more than the published {self.expected} bytes"
+            return f"more than the {self.known_as} {self.expected} bytes"
         return f"more than the {describe_bytes(self.cap)} limit for .{self.kind} files"
 
 

@@ -172,15 +172,18 @@ class ModelStore:
 
     def size_limit(self, entry: ModelEntry) -> SizeLimit:
         """How big `entry`'s file may be: its published or pinned size, else the kind's cap."""
-        known = entry.size or self.records.pinned_size(entry.name)
-        return self.config.size_limit(entry.kind, known)
+        if entry.size is not None:
+            return self.config.size_limit(entry.kind, entry.size)
+        return self.config.size_limit(entry.kind, self.records.pinned_size(entry.name), "pinned")
 
     def archive_limit(self, entry: ModelEntry) -> SizeLimit:
         """The same for the archive `entry`'s file is a member of."""
         if entry.archive is None:
             raise ValueError(f"{entry.name} is not an archive member")
-        known = entry.archive.size or self.records.pinned_size(archive_key(entry.archive.file))
-        return self.config.size_limit("zip", known)
+        if entry.archive.size is not None:
+            return self.config.size_limit("zip", entry.archive.size)
+        pinned = self.records.pinned_size(archive_key(entry.archive.file))
+        return self.config.size_limit("zip", pinned, "pinned")
 
     def urls(self, entry: ModelEntry) -> list[str]:
         """Mirror first (`base_url` + file name), then the manifest's URLs in order."""

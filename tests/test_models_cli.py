@@ -177,3 +177,42 @@ def test_download_without_names_explains_the_choices(setup, capsys):
     code, _, err = run(capsys, "models", "download", *setup["opts"])
     assert code == 2
     assert "--all or --pack default (packs: default)" in err
+
+
+def test_list_and_verify_say_which_files_have_no_published_hash(setup, capsys):
+    code, out, _ = run(capsys, "models", "list", *setup["opts"])
+    assert code == 0
+    assert out.splitlines()[-1] == (
+        "pinned on first download, unverified source (no published hash: the first file "
+        "that passes the structure check is trusted): lm"
+    )
+    code, out, _ = run(capsys, "models", "list", "--json", *setup["opts"])
+    rows = {r["name"]: r for r in json.loads(out)["models"]}
+    assert rows["lm"]["hash"] == "pinned on first download, unverified source"
+    assert rows["pinned"]["hash"] == "published hash"
+
+    src = setup["tmp"] / "offline"
+    src.mkdir()
+    (src / "lm.onnx").write_bytes(tiny_onnx())
+    (src / "pinned.onnx").write_bytes(setup["good"])
+    assert run(capsys, "models", "import", str(src), *setup["opts"])[0] == 0
+    code, out, _ = run(capsys, "models", "verify", *setup["opts"])
+    assert code == 0
+    lines = dict(line.split(": ", 1) for line in out.splitlines())
+    assert lines["lm"] == (
+        f"ok sha256 {sha(tiny_onnx())} (matches the lock file: pinned on first download, "
+        f"unverified source)"
+    )
+    assert lines["pinned"] == f"ok sha256 {sha(setup['good'])} (matches the published hash)"
+
+
+def test_the_packaged_list_marks_every_file_without_a_published_hash(tmp_path, capsys, monkeypatch):
+    from ghost_engine.store import load_manifest
+
+    monkeypatch.delenv("GHOST_ENGINE_MODEL_MANIFEST", raising=False)
+    code, out, _ = run(capsys, "models", "list", "--models-dir", str(tmp_path))
+    assert code == 0
+    unpublished = out.splitlines()[-1].rpartition(": ")[2].split(", ")
+    expected = [e.name for e in load_manifest().entries.values() if e.sha256 is None]
+    assert unpublished == expected
+    assert "landmarks_2d106" not in unpublished and "G_unet_2blocks" in unpublished

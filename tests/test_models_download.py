@@ -204,3 +204,19 @@ def test_zip_with_unsafe_member_is_refused(server, tmp_path, evil):
     assert not (store.root / "2d106det.onnx").exists()
     assert not (tmp_path / "2d106det.onnx").exists() and not (tmp_path / "evil.onnx").exists()
     assert not (store.root / "pack.zip.part").exists()
+
+
+def test_a_pinned_size_holds_a_mirror_to_the_first_download(server, tmp_path):
+    first = tiny_onnx(seed=1)
+    url = server.put("lm.onnx", first)
+    store = make_store(tmp_path, [onnx_entry("lm", "lm.onnx", [url])], config=NO_RETRY)
+    store.download(["lm"])
+    bigger = tiny_onnx(seed=1, pad_bytes=1000)  # the upstream file changed size
+    server.put("lm.onnx", bigger)
+    with pytest.raises(DownloadError) as err:
+        store.download(["lm"], force=True)
+    assert f"offers {len(bigger)} bytes, but the pinned file is {len(first)} bytes" in str(
+        err.value
+    )
+    assert (store.root / "lm.onnx").read_bytes() == first  # the installed file is kept
+    assert not (store.root / "lm.onnx.part").exists()

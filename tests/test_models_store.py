@@ -233,3 +233,38 @@ def test_sha_helper_matches_hashlib(tmp_path):
     data = bytes(range(256)) * 9000
     (tmp_path / "f").write_bytes(data)
     assert sha256_file(tmp_path / "f") == sha(data)
+
+
+def test_every_published_hash_in_the_packaged_manifest_cites_its_source():
+    manifest = load_manifest()
+    published = {}
+    for entry in manifest.entries.values():
+        for item in (entry, entry.archive):
+            if item is not None and item.sha256 is not None:
+                assert item.size is not None, f"{entry.name}: a hash without its size"
+                assert "https://" in item.source, f"{entry.name}: no source for its hash"
+                published[getattr(item, "name", getattr(item, "file", ""))] = item.sha256
+    # The values below were read from the cited sources; a typo in the manifest fails here.
+    assert published == {
+        "scrfd_10g_bnkps": "5838f7fe053675b1c7a08b633df49e7af5495cee0493c7dcf6697200b85b5b91",
+        "glintr100": "4ab1d6435d639628a6f3e5008dd4f929edf4c4124b1a7169e1048f9fef534cdf",
+        "landmarks_2d106": "f001b856447c413801ef5c42091ed0cd516fcd21f2d6b79635b1e733a7109dbf",
+        "buffalo_l.zip": "80ffe37d8a5940d59a7384c201a2a38d4741f2f3c51eef46ebb28218a7b0ca2f",
+    }
+    assert manifest.entry("glintr100").size == 260665334
+    assert manifest.entry("landmarks_2d106").archive.size == 288621354
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("size", -1, "size -1 is not a positive whole number of bytes"),
+        ("size", "12", "size '12' is not a positive whole number of bytes"),
+        ("source", 7, "'source' must be a string"),
+    ],
+)
+def test_malformed_size_or_source_is_named(tmp_path, field, value, message):
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"models": [onnx_entry("lm", "lm.onnx", [], **{field: value})]}))
+    with pytest.raises(UserInputError, match=message):
+        load_manifest(path)

@@ -12,9 +12,11 @@ from ghost_engine.choices import DEFAULT_PACK
 from ghost_engine.commands.common import count_option, shown
 from ghost_engine.errors import CheckpointError, GhostEngineError, UserInputError
 from ghost_engine.store import (
+    UNVERIFIED_SOURCE,
     DownloadConfig,
     ModelStore,
     Progress,
+    VerifyResult,
     default_models_dir,
     import_models,
 )
@@ -70,6 +72,8 @@ def list_(models_dir: Path | None, manifest: Path | None, as_json: bool) -> None
                 "licence": s.entry.licence,
                 "role": s.entry.role,
                 "safetensors": str(s.converted) if s.converted else None,
+                "hash": store.hash_origin(s.entry),
+                "hash_source": s.entry.source or None,
             }
             for s in rows
         ]
@@ -82,6 +86,12 @@ def list_(models_dir: Path | None, manifest: Path | None, as_json: bool) -> None
         size = s.size if s.present else s.entry.size
         size_text = f"{size / MB:9.1f} MB" if size is not None else "        ? MB"
         click.echo(f"{s.entry.name:<{width}}  {state:<10}  {size_text}  {s.entry.licence}")
+    unpublished = [s.entry.name for s in rows if not s.entry.has_published_hash]
+    if unpublished:
+        click.echo(
+            f"{UNVERIFIED_SOURCE} (no published hash: the first file that passes the "
+            f"structure check is trusted): {', '.join(unpublished)}"
+        )
 
 
 @models.command("download")
@@ -99,6 +109,12 @@ def list_(models_dir: Path | None, manifest: Path | None, as_json: bool) -> None
     default=30.0,
     help="Seconds to wait for a connection or for the next bytes.",
 )
+@shown(
+    "--deadline",
+    kind=click.FloatRange(min=1.0),
+    default=3600.0,
+    help="Seconds one file may take in all, retries and mirrors included.",
+)
 @_store_options
 def download(
     names: tuple[str, ...],
@@ -108,11 +124,14 @@ def download(
     jobs: int,
     retries: int,
     timeout: float,
+    deadline: float,
     models_dir: Path | None,
     manifest: Path | None,
 ) -> None:
     """Fetch, verify and install models (resumable, retried, in parallel)."""
-    store = _store(models_dir, manifest, jobs=jobs, retries=retries, timeout_s=timeout)
+    store = _store(
+        models_dir, manifest, jobs=jobs, retries=retries, timeout_s=timeout, deadline_s=deadline
+    )
     wanted = list(names)
     if all_:
         wanted += list(store.manifest.entries)
@@ -152,15 +171,23 @@ def verify(names: tuple[str, ...], models_dir: Path | None, manifest: Path | Non
             failed.append(name)
             click.echo(f"{name}: FAILED: {exc}", err=True)
             continue
-        note = " (hash pinned in the lock file)" if result.pinned else ""
         conv = f", safetensors {result.converted.name}" if result.converted else ""
-        click.echo(f"{name}: ok sha256 {result.sha256}{conv}{note}")
+        click.echo(f"{name}: ok sha256 {result.sha256}{conv} ({_trust_note(store, result)})")
     if failed:
         raise CheckpointError(
             f"{len(failed)} of {len(targets)} model files failed verification "
             f"({', '.join(failed)}); get them again with: {store.fix_command(failed)}",
             path=store.root,
         )
+
+
+def _trust_note(store: ModelStore, result: VerifyResult) -> str:
+    """Which hash the file matched, and so how far it can be trusted."""
+    if store.entry(result.name).has_published_hash:
+        return "matches the published hash"
+    if result.pinned:
+        return f"hash pinned in the lock file now: {UNVERIFIED_SOURCE}"
+    return f"matches the lock file: {UNVERIFIED_SOURCE}"
 
 
 @models.command("path")

@@ -13,6 +13,8 @@ import logging
 import os
 import pickle
 import re
+import stat
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeGuard
@@ -21,12 +23,30 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ghost_engine.errors import CheckpointError, InputFileNotFoundError
+from ghost_engine.errors import CheckpointError, InputFileNotFoundError, UserInputError
 
 log = logging.getLogger(__name__)
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net", "G", "generator")
 _MAX_KEYS_SHOWN = 5
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default format is a zip archive
+_PICKLE_PROTOCOLS = range(2, 6)  # the legacy format is a pickle stream (protocol 2..5)
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def special_file_kind(mode: int) -> str | None:
+    """'a FIFO (named pipe)', 'a socket'... for a `st_mode` that is neither a regular file
+    nor a folder, else None. Such a path is refused without being opened: reading a FIFO
+    waits for a writer and a device never ends."""
+    for test, kind in _SPECIAL_KINDS:
+        if test(mode):
+            return kind
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else "not a regular file"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -72,29 +92,99 @@ def unwrap_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a `.pth`/`.pt`/`.safetensors` file into a state dict without running code."""
     path = Path(path)
-    if not path.is_file():
-        raise InputFileNotFoundError(f"checkpoint not found: {path}")
+    first = _first_bytes(path)
     if path.suffix == ".safetensors":
         try:
             return load_file(str(path), device="cpu")
         except (SafetensorError, OSError) as exc:
             raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    if not first.startswith(_ZIP_MAGIC) and not _is_pickle(first):
+        raise CheckpointError(
+            f"{path}: not a PyTorch checkpoint (it starts with bytes {first[:8].hex(' ')}, "
+            "neither a torch zip archive nor a pickle stream); get the checkpoint from its "
+            "published source"
+        )
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # A pickle of another protocol is refused below with one line; torch's
+            # multi-line warning about it would only bury that line.
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()
-        detail = next((line for line in first if "GLOBAL" in line or "global" in line), "")
+        detail = _blocked_global(str(exc))
+        if detail is None:
+            raise CheckpointError(
+                f"{path}: not a PyTorch checkpoint: its pickle stream holds instructions no "
+                f"saved weights use ({_safe_detail(str(exc))}); nothing from it was executed. "
+                "Get the checkpoint from its published source"
+            ) from None
         raise CheckpointError(
             f"{path}: refused to load: the file asks to run code while unpickling, which a "
-            f"weights file never needs ({detail.strip() or 'unsupported object'}). Nothing "
-            "from it was executed. Get the checkpoint from a trusted source."
+            f"weights file never needs ({detail}). Nothing from it was executed. Get the "
+            "checkpoint from a trusted source."
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise CheckpointError(
-            f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]}); "
+            f"{path}: not a readable PyTorch checkpoint ({_safe_detail(str(exc))}); "
             "the file may be truncated or corrupt: download it again"
         ) from None
     return unwrap_state_dict(obj, path)
+
+
+def _first_bytes(path: Path) -> bytes:
+    """The file's first bytes, after refusing what is not a non-empty regular file."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputFileNotFoundError(f"checkpoint not found: {path}", path=path) from None
+    if stat.S_ISDIR(mode):
+        raise UserInputError(
+            f"{path} is a folder, not a checkpoint file; give the .pth file itself", path=path
+        )
+    kind = special_file_kind(mode)
+    if kind is not None:
+        raise UserInputError(
+            f"{path} is {kind}, not a checkpoint file; nothing was read from it", path=path
+        )
+    with open(path, "rb") as fh:
+        first = fh.read(16)
+    if not first:
+        raise CheckpointError(
+            f"{path} is empty (0 bytes), not a checkpoint; the download or copy did not "
+            "finish: get the file again",
+            path=path,
+        )
+    return first
+
+
+def _is_pickle(first: bytes) -> bool:
+    return len(first) >= 2 and first[0] == 0x80 and first[1] in _PICKLE_PROTOCOLS
+
+
+def _blocked_global(message: str) -> str | None:
+    """The line of torch's refusal that names a blocked global, if it names one."""
+    for line in message.splitlines():
+        if "GLOBAL" in line or "global" in line:
+            return line.strip()
+    return None
+
+
+# Lines of torch's messages that are advice or boilerplate, not a description of the file.
+_ADVICE = ("weights_only", "weights only", "trusted source", "file an issue", "documentation")
+
+
+def _safe_detail(message: str) -> str:
+    """The first informative line of a torch error, without its advice.
+
+    torch's refusals suggest re-running with the unsafe loader; passing that on would
+    tell users to run code from a file we just refused, so such lines are dropped.
+    """
+    for line in message.splitlines():
+        text = line.strip()
+        lowered = text.lower()
+        if text and not text.endswith(":") and not any(s in lowered for s in _ADVICE):
+            return text.split(". ")[0].rstrip(".")[:200]
+    return "unreadable"
 
 
 def identify(shapes: Mapping[str, tuple[int, ...]]) -> str:

@@ -9,11 +9,17 @@ from ghost_engine.store.download_progress import Progress
 from ghost_engine.store.fetch import DownloadConfig
 from ghost_engine.store.importer import ImportReport, import_models
 from ghost_engine.store.manifest import Manifest, ModelEntry, load_manifest
-from ghost_engine.store.model_store import ModelStatus, ModelStore, VerifyResult
+from ghost_engine.store.model_store import (
+    UNVERIFIED_SOURCE,
+    ModelStatus,
+    ModelStore,
+    VerifyResult,
+)
 from ghost_engine.store.paths import default_models_dir
 from ghost_engine.store.terminal import confirm_on_terminal
 
 __all__ = [
+    "UNVERIFIED_SOURCE",
     "DownloadConfig",
     "DownloadError",
     "ImportReport",

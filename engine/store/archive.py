@@ -3,17 +3,18 @@
 An archive is refused as a whole if any member name is absolute, has a drive letter,
 climbs out with `..`, or is a symbolic link: such a file is either broken or hostile, and
 nothing from it is trusted. Members are streamed to a file we name, never extracted to a
-path taken from the archive.
+path taken from the archive, and only after the size the member declares passed its
+limit (the published size, or the cap for its kind), so a zip bomb writes nothing.
 """
 
 from __future__ import annotations
 
-import shutil
 import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from ghost_engine.errors import OutputError, UnsafeArchiveError, UserInputError
+from ghost_engine.store.limits import SizeLimit
 
 
 def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
@@ -65,12 +66,43 @@ def find_member(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo | None:
     return hits[0] if hits else None
 
 
-def extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path) -> None:
-    """Stream one member into `dest` (a path we chose), stopping at its declared size."""
+def check_member_size(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: SizeLimit) -> None:
+    """Refuse `info` when the size it declares breaks `limit`; reads no member data."""
+    problem = limit.problem(info.file_size)
+    if problem is not None:
+        raise UnsafeArchiveError(
+            f"refusing {archive.filename}: member {info.filename!r} declares {problem}; "
+            f"nothing was extracted. Get the archive from its official source",
+            path=archive.filename,
+        )
+
+
+def extract_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, limit: SizeLimit
+) -> None:
+    """Stream one member into `dest` (a path we chose) once its declared size passed `limit`.
+
+    The stream stops at the declared size (zipfile enforces it and the CRC check fails on a
+    member that lied about it); the byte count here is a second guard.
+    """
+    check_member_size(archive, info, limit)
+    written = 0
     try:
         with archive.open(info) as src, open(dest, "wb") as out:
-            shutil.copyfileobj(src, out, 1 << 20)
-    except (zipfile.BadZipFile, EOFError) as exc:
+            while block := src.read(1 << 20):
+                written += len(block)
+                if written > info.file_size:
+                    raise UnsafeArchiveError(
+                        f"refusing {archive.filename}: member {info.filename!r} holds more "
+                        f"than the {info.file_size} bytes it declares; nothing was kept",
+                        path=archive.filename,
+                    )
+                out.write(block)
+    except UnsafeArchiveError:
+        dest.unlink(missing_ok=True)
+        raise
+    except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
+        # RuntimeError: an encrypted member; NotImplementedError: an unknown compression.
         dest.unlink(missing_ok=True)
         raise UserInputError(
             f"{archive.filename}: member {info.filename} is damaged: {exc}",

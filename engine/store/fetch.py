@@ -3,10 +3,17 @@
 Bytes go to `<final>.part`; an interrupted download continues from the part's size with an
 HTTP Range request. Only the caller renames the part to its final name, after the hash
 (and structure) checks, so a final name never holds a partial or unverified file.
+
+A mirror is not trusted to behave: its Content-Length must be a whole number that fits the
+file's size limit, the body is cut off at that limit, and the whole file must arrive
+before its deadline (a server that drips bytes fails then). Hitting the limit or the
+deadline, or filling the disk, removes the part, which would otherwise only be resumed
+into the same failure.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import time
@@ -15,19 +22,28 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ghost_engine import __version__
 from ghost_engine.errors import DownloadError, OutputError, UserInputError
+from ghost_engine.store.deadline import Deadline
 from ghost_engine.store.download_progress import Progress
 from ghost_engine.store.hashing import hash_into
+from ghost_engine.store.limits import DEFAULT_CAPS_BYTES, SizeLimit
 
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 _NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError)
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
 @dataclass(frozen=True)
 class DownloadConfig:
-    """How hard to try. Tests shrink these so a dead server fails in well under a second."""
+    """How hard to try and how much to accept. Tests shrink these so a dead, endless or
+    dripping server fails in well under a second.
+
+    The size caps apply to files whose size is not published (downloads, archive members
+    and offline imports alike); a published size is always enforced exactly.
+    """
 
     retries: int = 4  # further attempts per URL after the first
     backoff_s: float = 1.0  # wait before the first retry; doubles each time
@@ -35,6 +51,10 @@ class DownloadConfig:
     timeout_s: float = 30.0  # connect timeout and longest silence while reading
     jobs: int = 3  # files downloaded in parallel
     chunk_bytes: int = 1 << 20
+    deadline_s: float = 3600.0  # longest one file may take, all attempts and mirrors together
+    pth_cap_bytes: int = DEFAULT_CAPS_BYTES["pth"]
+    onnx_cap_bytes: int = DEFAULT_CAPS_BYTES["onnx"]
+    zip_cap_bytes: int = DEFAULT_CAPS_BYTES["zip"]
 
     def __post_init__(self) -> None:
         # The first setting out of range, named by its `models download` flag.
@@ -42,12 +62,22 @@ class DownloadConfig:
             ("--retries", self.retries, self.retries < 0),
             ("--jobs", self.jobs, self.jobs < 1),
             ("--timeout", self.timeout_s, self.timeout_s <= 0),
+            ("--deadline", self.deadline_s, self.deadline_s <= 0),
             ("backoff_s", self.backoff_s, self.backoff_s < 0),
+            ("pth_cap_bytes", self.pth_cap_bytes, self.pth_cap_bytes < 1),
+            ("onnx_cap_bytes", self.onnx_cap_bytes, self.onnx_cap_bytes < 1),
+            ("zip_cap_bytes", self.zip_cap_bytes, self.zip_cap_bytes < 1),
         ):
             if bad:
                 raise UserInputError(
                     f"invalid download settings: {self}", option=option, value=value
                 )
+
+    def size_limit(self, kind: str, expected: int | None, known_as: str = "published") -> SizeLimit:
+        """The limit for a file of `kind` ('pth', 'onnx' or 'zip') whose size may be known
+        (`known_as` says from where: 'published' or 'pinned')."""
+        caps = {"pth": self.pth_cap_bytes, "onnx": self.onnx_cap_bytes, "zip": self.zip_cap_bytes}
+        return SizeLimit(expected=expected, cap=caps[kind], kind=kind, known_as=known_as)
 
 
 @dataclass(frozen=True)
@@ -65,7 +95,11 @@ class _Retry(Exception):
 
 
 class _NextUrl(Exception):
-    """This URL will not work (404, 403...); try the next mirror."""
+    """This URL will not work (404, 403, a bad header, too many bytes); try the next mirror."""
+
+
+class _OutOfTime(Exception):
+    """The file's deadline passed; no further attempt may start."""
 
 
 def fetch(
@@ -75,12 +109,13 @@ def fetch(
     label: str,
     config: DownloadConfig,
     progress: Progress,
-    expected_size: int | None = None,
+    limit: SizeLimit,
 ) -> Fetched:
     """Download to `part` from the first URL that works, resuming and retrying.
 
     Raises DownloadError naming every URL and its last failure when all of them fail; the
-    part file is kept so a later call resumes it.
+    part file is kept so a later call resumes it, except after a size-limit or deadline
+    failure, which removes it (OutputError, also removing it, when the disk is full).
     """
     if not urls:
         raise DownloadError(
@@ -90,26 +125,58 @@ def fetch(
         )
     part.parent.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
-    for url in urls:
-        for attempt in range(config.retries + 1):
-            try:
-                sha, size = _attempt(url, part, label, config, progress, expected_size)
-                return Fetched(part=part, sha256=sha, size=size, url=url)
-            except _NextUrl as exc:
-                failures.append(f"{url}: {exc}")
-                break
-            except _Retry as exc:
-                if attempt == config.retries:
-                    failures.append(f"{url}: {exc} (after {attempt + 1} attempts)")
-                    break
-                wait = min(config.backoff_s * 2**attempt, config.backoff_max_s)
-                progress.note(f"{label}: {exc}; retrying in {wait:.1f} s")
-                time.sleep(wait)
+    with Deadline(config.deadline_s) as deadline:
+        try:
+            for url in urls:
+                got = _try_url(url, part, label, config, progress, limit, deadline, failures)
+                if got is not None:
+                    return got
+        except _OutOfTime as exc:
+            part.unlink(missing_ok=True)
+            raise DownloadError(
+                f"could not download {label} within the {config.deadline_s:g} s deadline "
+                f"({exc}); the partial file was removed. On a slow connection raise "
+                f"--deadline, or fetch the file elsewhere and run 'ghost-engine models "
+                f"import PATH'",
+                path=part,
+            ) from None
     raise DownloadError(
         f"could not download {label}: " + "; ".join(failures) + ". Check the network, set "
         "GHOST_ENGINE_MODEL_BASE_URL to a mirror, or fetch the file elsewhere and run "
         "'ghost-engine models import PATH'"
     )
+
+
+def _try_url(
+    url: str,
+    part: Path,
+    label: str,
+    config: DownloadConfig,
+    progress: Progress,
+    limit: SizeLimit,
+    deadline: Deadline,
+    failures: list[str],
+) -> Fetched | None:
+    """The download from `url` with its retries, or None (the reason added to `failures`)."""
+    for attempt in range(config.retries + 1):
+        if deadline.expired:
+            raise _OutOfTime(f"{url}: time ran out before attempt {attempt + 1}")
+        try:
+            sha, size = _attempt(url, part, label, config, progress, limit, deadline)
+            return Fetched(part=part, sha256=sha, size=size, url=url)
+        except _NextUrl as exc:
+            failures.append(f"{url}: {exc}")
+            return None
+        except _Retry as exc:
+            if attempt == config.retries:
+                failures.append(f"{url}: {exc} (after {attempt + 1} attempts)")
+                return None
+            wait = min(config.backoff_s * 2**attempt, config.backoff_max_s)
+            if wait >= deadline.remaining_s():
+                raise _OutOfTime(f"{url}: {exc}, and no time is left to retry") from None
+            progress.note(f"{label}: {exc}; retrying in {wait:.1f} s")
+            time.sleep(wait)
+    return None
 
 
 def _attempt(
@@ -118,39 +185,65 @@ def _attempt(
     label: str,
     config: DownloadConfig,
     progress: Progress,
-    expected_size: int | None,
+    limit: SizeLimit,
+    deadline: Deadline,
 ) -> tuple[str, int]:
-    have = part.stat().st_size if part.exists() else 0
-    if expected_size is not None and have > expected_size:
+    if part.is_symlink():
+        part.unlink()  # a part is only ever a file we wrote: never write through a link
+    have = part.stat().st_size if part.is_file() else 0
+    if have > limit.most_bytes:
         part.unlink()
         have = 0
     hasher = hashlib.sha256()
     if have:
         hash_into(hasher, part)
-    if expected_size is not None and have == expected_size:
+    if limit.expected is not None and have == limit.expected:
         return hasher.hexdigest(), have
     headers = {"User-Agent": f"ghost-engine/{__version__}"}
     if have:
         headers["Range"] = f"bytes={have}-"
+    request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(
-            urllib.request.Request(url, headers=headers), timeout=config.timeout_s
-        )
+        response = deadline.opener().open(request, timeout=config.timeout_s)
     except urllib.error.HTTPError as exc:
         return _http_error(exc, part, have, hasher)
     except _NETWORK_ERRORS as exc:
+        _raise_if_out_of_time(deadline, url, have)
         raise _Retry(_reason(exc)) from exc
     with response:
         if not _range_starts_at(response, have):
             part.unlink(missing_ok=True)  # the server ignored the range: start over
             have, hasher = 0, hashlib.sha256()
-        length = response.headers.get("Content-Length")
-        total = have + int(length) if length is not None else expected_size
+        length = _declared_length(response.headers.get("Content-Length"), url)
+        total = limit.expected
+        if length is not None:
+            total = have + length
+            problem = limit.problem(total)
+            if problem is not None:
+                raise _NextUrl(f"the server offers {problem}; nothing was downloaded")
         progress.start(label, total, have, url)
-        size = _copy(response, part, hasher, have, label, config, progress)
+        size = _copy(response, part, hasher, have, label, config, progress, limit, deadline)
     if total is not None and size != total:
         raise _Retry(f"connection closed after {size} of {total} bytes")
     return hasher.hexdigest(), size
+
+
+def _declared_length(value: str | None, url: str) -> int | None:
+    """The Content-Length header as a byte count; a malformed one refuses the server.
+
+    A mirror that cannot state its size in digits is broken or hostile: its body is not
+    read at all.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text.isascii() or not text.isdigit():
+        host = urlsplit(url).netloc or url
+        raise _NextUrl(
+            f"the server {host} sent an invalid Content-Length {value!r} (not a whole number "
+            f"of bytes); nothing was downloaded"
+        )
+    return int(text)
 
 
 def _copy(
@@ -161,6 +254,8 @@ def _copy(
     label: str,
     config: DownloadConfig,
     progress: Progress,
+    limit: SizeLimit,
+    deadline: Deadline,
 ) -> int:
     """Append the response body to `part`, hashing as it goes; returns the part's size."""
     size = have
@@ -171,18 +266,47 @@ def _copy(
     with out:
         while True:
             try:
-                block = response.read(config.chunk_bytes)
-            except _NETWORK_ERRORS as exc:
+                block = response.read1(config.chunk_bytes)  # whatever arrived: no waiting
+            except (*_NETWORK_ERRORS, OSError, ValueError) as exc:
+                _raise_if_out_of_time(deadline, response.geturl(), size)
                 raise _Retry(_reason(exc)) from exc
+            _raise_if_out_of_time(deadline, response.geturl(), size)
             if not block:
                 return size
+            if size + len(block) > limit.most_bytes:
+                out.close()
+                part.unlink(missing_ok=True)
+                raise _NextUrl(
+                    f"the server sent {limit.overflow()}; stopped and removed the partial file"
+                )
             try:
                 out.write(block)
+                out.flush()
             except OSError as exc:
-                raise OutputError(f"cannot write {part}: {exc}", path=part) from exc
+                raise _write_error(exc, part, out) from exc
             hasher.update(block)
             size += len(block)
             progress.advance(label, len(block))
+
+
+def _write_error(exc: OSError, part: Path, out: Any) -> OutputError:
+    if exc.errno not in _DISK_FULL:
+        return OutputError(f"cannot write {part}: {exc}", path=part)
+    try:
+        out.close()
+    except OSError:
+        pass  # the unwritten buffer is lost either way
+    part.unlink(missing_ok=True)
+    return OutputError(
+        f"the disk is full while writing {part}; the partial file was removed. Free some "
+        f"space (or use --models-dir on a bigger disk) and download again",
+        path=part,
+    )
+
+
+def _raise_if_out_of_time(deadline: Deadline, url: str, size: int) -> None:
+    if deadline.expired:
+        raise _OutOfTime(f"{url} had sent {size} bytes")
 
 
 def _range_starts_at(response: http.client.HTTPResponse, have: int) -> bool:

@@ -21,7 +21,7 @@ from ghost_engine.store.archive import extract_member, find_member, open_checked
 from ghost_engine.store.fetch import fetch
 from ghost_engine.store.hashing import sha256_file
 from ghost_engine.store.manifest import ModelEntry
-from ghost_engine.store.records import FileStamp
+from ghost_engine.store.records import FileStamp, archive_key
 from ghost_engine.store.structure import check_structure
 
 if TYPE_CHECKING:
@@ -44,6 +44,14 @@ def install_part(
     if expected is not None and sha256 != expected:
         part.unlink(missing_ok=True)
         raise ModelIntegrityError(entry.name, str(part), expected, sha256, where)
+    problem = store.size_limit(entry).problem(part.stat().st_size)
+    if problem is not None:
+        part.unlink(missing_ok=True)
+        raise CheckpointError(
+            f"{entry.name}: {origin} gave a file of {problem}, so it is not the published "
+            f"file; it was removed. Download it with: ghost-engine models download {entry.name}",
+            path=part,
+        )
     staged = store.root / INCOMING / entry.file
     staged.parent.mkdir(parents=True, exist_ok=True)
     os.replace(part, staged)
@@ -133,7 +141,7 @@ def download_one(store: ModelStore, entry: ModelEntry) -> VerifyResult:
                 label=label,
                 config=store.config,
                 progress=store.progress,
-                expected_size=entry.size or _pinned_size(store, entry.name),
+                limit=store.size_limit(entry),
             )
             result = install_part(store, entry, part, got.sha256, got.url)
         else:
@@ -147,7 +155,8 @@ def download_one(store: ModelStore, entry: ModelEntry) -> VerifyResult:
 
 def _download_from_archive(store: ModelStore, entry: ModelEntry) -> VerifyResult:
     archive = entry.archive
-    key = f"archive:{archive.file}"
+    assert archive is not None  # only called for archive members
+    key = archive_key(archive.file)
     part = store.root / f"{archive.file}.part"
     got = fetch(
         store.urls(entry),
@@ -155,12 +164,16 @@ def _download_from_archive(store: ModelStore, entry: ModelEntry) -> VerifyResult
         label=archive.file,
         config=store.config,
         progress=store.progress,
-        expected_size=archive.size or _pinned_size(store, key),
+        limit=store.archive_limit(entry),
     )
-    expected = archive.sha256 or store.records.pinned(key)
+    expected: str | None
+    if archive.sha256 is not None:
+        expected, where = archive.sha256, f"the manifest, for {archive.file}"
+    else:
+        expected, where = store.records.pinned(key), f"the lock file, for {archive.file}"
     if expected is not None and got.sha256 != expected:
         part.unlink(missing_ok=True)
-        raise ModelIntegrityError(entry.name, str(part), expected, got.sha256, "the archive pin")
+        raise ModelIntegrityError(entry.name, str(part), expected, got.sha256, where)
     member_part = store.root / f"{entry.file}.part"
     try:
         with open_checked(part) as zf:
@@ -172,18 +185,14 @@ def _download_from_archive(store: ModelStore, entry: ModelEntry) -> VerifyResult
                     f"import PATH' instead",
                     path=part,
                 )
-            extract_member(zf, info, member_part)
+            extract_member(zf, info, member_part, store.size_limit(entry))
         result = install_part(store, entry, member_part, sha256_file(member_part), got.url)
     finally:
         part.unlink(missing_ok=True)  # the archive is only a carrier; never keep a bad one
+        member_part.unlink(missing_ok=True)  # moved away when installed; else a reject
     if expected is None:
         store.records.pin(key, got.sha256, got.size, got.url)
     return result
-
-
-def _pinned_size(store: ModelStore, key: str) -> int | None:
-    entry = store.records.lock.get(key)
-    return int(entry["size"]) if entry and entry.get("size") is not None else None
 
 
 def _stamp(

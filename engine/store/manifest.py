@@ -45,6 +45,7 @@ class ArchiveSource:
     member: str
     size: int | None = None
     sha256: str | None = None
+    source: str = ""  # where the published size and hash were read, when known
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,12 @@ class ModelEntry:
     sha256: str | None = None
     archive: ArchiveSource | None = None
     signature: OnnxSignature | None = None
+    source: str = ""  # where the published size and hash were read, when known
+
+    @property
+    def has_published_hash(self) -> bool:
+        """True when the manifest states the file's SHA-256 (not only a first-use pin)."""
+        return self.sha256 is not None
 
     @property
     def download_file(self) -> str:
@@ -173,11 +180,28 @@ def _parse_entry(item: object, source: str) -> ModelEntry:
         licence=item["licence"],
         licence_note=item.get("licence_note", ""),
         network=item.get("network"),
-        size=item.get("size"),
+        size=_size_or_none(item.get("size"), where),
         sha256=_hash_or_none(item.get("sha256"), where),
         archive=_parse_archive(archive, where) if archive else None,
         signature=_parse_signature(signature, where) if signature else None,
+        source=_source(item, where),
     )
+
+
+def _source(item: dict, where: str) -> str:
+    """Where a published size or hash was read (a URL or package file; '' when unstated)."""
+    source = item.get("source") or ""
+    if not isinstance(source, str):
+        raise UserInputError(f"{where}: 'source' must be a string (where the hash was read)")
+    return source
+
+
+def _size_or_none(value: object, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise UserInputError(f"{where}: size {value!r} is not a positive whole number of bytes")
+    return value
 
 
 def _hash_or_none(value: object, where: str) -> str | None:
@@ -195,8 +219,9 @@ def _parse_archive(raw: dict, where: str) -> ArchiveSource:
     return ArchiveSource(
         file=raw["file"],
         member=raw["member"],
-        size=raw.get("size"),
+        size=_size_or_none(raw.get("size"), where),
         sha256=_hash_or_none(raw.get("sha256"), where),
+        source=_source(raw, where),
     )
 
 

@@ -17,11 +17,13 @@ from pathlib import Path
 from ghost_engine.errors import ModelMissingError
 from ghost_engine.store.download_progress import Progress
 from ghost_engine.store.fetch import DownloadConfig
+from ghost_engine.store.limits import SizeLimit
 from ghost_engine.store.manifest import Manifest, ModelEntry, load_manifest
 from ghost_engine.store.paths import default_models_dir
-from ghost_engine.store.records import CacheRecords
+from ghost_engine.store.records import CacheRecords, archive_key
 
 BASE_URL_ENV = "GHOST_ENGINE_MODEL_BASE_URL"
+UNVERIFIED_SOURCE = "pinned on first download, unverified source"
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,31 @@ class ModelStore:
             return entry.sha256, "the manifest"
         pinned = self.records.pinned(entry.name)
         return (pinned, f"the lock file {self.records.lock.path}") if pinned else (None, "")
+
+    def hash_origin(self, entry: ModelEntry) -> str:
+        """How far `entry`'s file can be trusted, in words for `models list` and `verify`.
+
+        Only a hash stated in the manifest ties the file to its publisher; otherwise the
+        first file that passed the structure check was pinned, whoever served it.
+        """
+        if entry.has_published_hash:
+            return "published hash"
+        return UNVERIFIED_SOURCE
+
+    def size_limit(self, entry: ModelEntry) -> SizeLimit:
+        """How big `entry`'s file may be: its published or pinned size, else the kind's cap."""
+        if entry.size is not None:
+            return self.config.size_limit(entry.kind, entry.size)
+        return self.config.size_limit(entry.kind, self.records.pinned_size(entry.name), "pinned")
+
+    def archive_limit(self, entry: ModelEntry) -> SizeLimit:
+        """The same for the archive `entry`'s file is a member of."""
+        if entry.archive is None:
+            raise ValueError(f"{entry.name} is not an archive member")
+        if entry.archive.size is not None:
+            return self.config.size_limit("zip", entry.archive.size)
+        pinned = self.records.pinned_size(archive_key(entry.archive.file))
+        return self.config.size_limit("zip", pinned, "pinned")
 
     def urls(self, entry: ModelEntry) -> list[str]:
         """Mirror first (`base_url` + file name), then the manifest's URLs in order."""

@@ -25,6 +25,11 @@ LOCK_FILE = "models.lock.json"
 STAMP_FILE = ".verified.json"
 
 
+def archive_key(archive_file: str) -> str:
+    """The lock-file key under which an upstream archive (e.g. buffalo_l.zip) is pinned."""
+    return f"archive:{archive_file}"
+
+
 class JsonRecord:
     """A dict persisted as one JSON file; thread-safe, atomic writes."""
 
@@ -114,6 +119,12 @@ class CacheRecords:
         """The SHA-256 pinned for `key` (a model name or 'archive:<file>'), if any."""
         entry = self.lock.get(key)
         return entry["sha256"] if entry else None
+
+    def pinned_size(self, key: str) -> int | None:
+        """The size recorded with `key`'s pin, if any."""
+        entry = self.lock.get(key)
+        size = entry.get("size") if entry else None
+        return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
 
     def pin(self, key: str, sha256: str, size: int, source: str) -> None:
         """Record the hash of a first verified download of `key`."""

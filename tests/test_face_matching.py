@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from face_tiles import tile
 
 from ghost_engine.errors import InputFileNotFoundError, NoFaceError, UnsupportedMediaError
 from ghost_engine.face.photos import read_photo
@@ -15,19 +16,10 @@ from ghost_engine.types import Frame
 CONFIG = SwapConfig(generator="passthrough", detector="dlib", recognizer="dlib", smoothing="none")
 
 
-def _tile(photo: np.ndarray, size: int = 300) -> np.ndarray:
-    h, w = photo.shape[:2]
-    side = min(h, w)
-    y0, x0 = (h - side) // 2, (w - side) // 2
-    return cv2.resize(
-        photo[y0 : y0 + side, x0 : x0 + side], (size, size), interpolation=cv2.INTER_AREA
-    )
-
-
 @pytest.mark.slow
 def test_sources_follow_people_who_swap_places(media):
-    elon = _tile(read_photo(media / "faces" / "elon_musk.jpg"))
-    mark = _tile(read_photo(media / "faces" / "mark.jpg"))
+    elon = tile(read_photo(media / "faces" / "elon_musk.jpg"), 300)
+    mark = tile(read_photo(media / "faces" / "mark.jpg"), 300)
     frames = []
     for i in range(6):
         left, right = (elon, mark) if i < 3 else (mark, elon)

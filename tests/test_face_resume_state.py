@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+from face_tiles import tile
 
 from ghost_engine.face.matching import MatchConfig, TargetMatcher
 from ghost_engine.face.photos import read_photo
@@ -96,20 +96,11 @@ def test_mask_state_round_trip(tmp_path: Path) -> None:
     assert MaskState("ghost").params(4, 2, 0.0) != first
 
 
-def _tile(photo: np.ndarray, size: int = 260) -> np.ndarray:
-    h, w = photo.shape[:2]
-    side = min(h, w)
-    y0, x0 = (h - side) // 2, (w - side) // 2
-    return cv2.resize(
-        photo[y0 : y0 + side, x0 : x0 + side], (size, size), interpolation=cv2.INTER_AREA
-    )
-
-
 @pytest.fixture(scope="module")
 def two_people(media: Path) -> list[np.ndarray]:
     """24 frames: Elon alone (0-3), Mark alone (4-9), both (10-23), drifting a little."""
-    elon = _tile(read_photo(media / "faces" / "elon_musk.jpg"))
-    mark = _tile(read_photo(media / "faces" / "mark.jpg"))
+    elon = tile(read_photo(media / "faces" / "elon_musk.jpg"), 260)
+    mark = tile(read_photo(media / "faces" / "mark.jpg"), 260)
     frames = []
     for i in range(24):
         canvas = np.full((300, 600, 3), 40, np.uint8)

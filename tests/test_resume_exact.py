@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 import pytest
+from face_tiles import tile
 
 from ghost_engine.face.photos import read_photo
 from ghost_engine.video.journal import JOURNAL_NAME
@@ -27,20 +27,11 @@ FRAMES = 12
 SEGMENT_S = 0.5  # 4 segments of 3 frames
 
 
-def _tile(photo: np.ndarray, size: int = 220) -> np.ndarray:
-    h, w = photo.shape[:2]
-    side = min(h, w)
-    y0, x0 = (h - side) // 2, (w - side) // 2
-    return cv2.resize(
-        photo[y0 : y0 + side, x0 : x0 + side], (size, size), interpolation=cv2.INTER_AREA
-    )
-
-
 @pytest.fixture(scope="module")
 def clip(media: Path, tmp_path_factory) -> Path:
     """Two people: Elon alone (frames 0-2), both (3-11), drifting a few pixels."""
-    elon = _tile(read_photo(media / "faces" / "elon_musk.jpg"))
-    mark = _tile(read_photo(media / "faces" / "mark.jpg"))
+    elon = tile(read_photo(media / "faces" / "elon_musk.jpg"), 220)
+    mark = tile(read_photo(media / "faces" / "mark.jpg"), 220)
     path = tmp_path_factory.mktemp("clip") / "two.mp4"
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=FPS)

@@ -170,9 +170,9 @@ def _clip(ctx: OpContext, ins: list, attrs: dict) -> list:
     x = ins[0]
     if ctx.opset < 11:
         lo, hi = attrs.get("min"), attrs.get("max")
-    else:
-        lo = float(ins[1]) if len(ins) > 1 and ins[1] is not None else None
-        hi = float(ins[2]) if len(ins) > 2 and ins[2] is not None else None
+    else:  # (as Python numbers of the bound's type: float bounds would make int data float)
+        lo = ins[1].item() if len(ins) > 1 and ins[1] is not None else None
+        hi = ins[2].item() if len(ins) > 2 and ins[2] is not None else None
     if lo is None and hi is None:
         return [x]
     return [torch.clamp(x, lo, hi)]
@@ -457,10 +457,8 @@ def _nearest_index(
             src = torch.zeros_like(i)
     elif mode == "align_corners":
         src = i * (size - 1) / (out - 1) if out > 1 else torch.zeros_like(i)
-    elif mode == "asymmetric":
+    else:  # asymmetric (_resize refuses the other modes before asking)
         src = i / scale_t
-    else:
-        raise UnsupportedGraphError(f"Resize coordinate_transformation_mode {mode!r}")
     if rounding == "floor":
         idx = torch.floor(src)
     elif rounding == "ceil":
@@ -470,6 +468,9 @@ def _nearest_index(
     else:  # round_prefer_floor, the default
         idx = torch.ceil(src - 0.5)
     return idx.clamp(0, size - 1).long().to(device)
+
+
+_NEAREST_COORDINATES = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric")
 
 
 def _resize(ctx: OpContext, ins: list, attrs: dict, op: str = "Resize") -> list:
@@ -484,19 +485,30 @@ def _resize(ctx: OpContext, ins: list, attrs: dict, op: str = "Resize") -> list:
     mode = attrs.get("mode", "nearest")
     mode = mode.decode() if isinstance(mode, bytes) else mode
     coords = attrs.get("coordinate_transformation_mode", "half_pixel")
-    if op == "Upsample" or ctx.opset == 10:
+    legacy = op == "Upsample" or ctx.opset == 10  # asymmetric coordinates, no attributes
+    if legacy:
         coords = "asymmetric"
     if mode == "nearest":
-        rounding = attrs.get("nearest_mode", "round_prefer_floor")
-        if op == "Upsample" or ctx.opset == 10:
-            rounding = "floor"
+        if coords not in _NEAREST_COORDINATES:
+            raise UnsupportedGraphError(f"{op} coordinate_transformation_mode {coords!r}")
         for axis in range(2, x.dim()):
+            # ONNX Runtime's rule for the legacy forms: floor, but ceil when shrinking
+            rounding = attrs.get("nearest_mode", "round_prefer_floor")
+            if legacy:
+                rounding = "ceil" if scales[axis] < 1 else "floor"
             size, n = x.shape[axis], out[axis]
             idx = _nearest_index(n, size, coords, rounding, float(scales[axis]), x.device)
             x = torch.index_select(x, axis, idx)
         return [x]
     if mode != "linear" or coords not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
-        raise UnsupportedGraphError(f"Resize mode {mode!r} with {coords!r} coordinates")
+        raise UnsupportedGraphError(f"{op} mode {mode!r} with {coords!r} coordinates")
+    if coords == "pytorch_half_pixel":
+        # an axis resized to length 1 reads source position 0 (PyTorch's interpolate, with
+        # no such rule, would read the middle): take that row, leaving a 1 -> 1 axis
+        scales = list(scales)
+        for axis in range(2, x.dim()):
+            if out[axis] == 1:
+                x, scales[axis] = x.narrow(axis, 0, 1), 1.0
     interp = {3: "linear", 4: "bilinear", 5: "trilinear"}[x.dim()]
     corners = coords == "align_corners"
     if corners or scales[2:] == [o / d for o, d in zip(out[2:], x.shape[2:], strict=True)]:
@@ -523,6 +535,8 @@ def _identity(ctx: OpContext, ins: list, attrs: dict) -> list:
 
 
 def _dropout(ctx: OpContext, ins: list, attrs: dict) -> list:
+    if len(ins) > 2 and ins[2] is not None and bool(ins[2]):
+        raise UnsupportedGraphError("Dropout in training mode (training_mode input true)")
     return [ins[0], torch.ones_like(ins[0], dtype=torch.bool)]
 
 
@@ -619,8 +633,17 @@ OPS: dict[str, Callable] = {
 }
 # Ops whose output count depends on the node (Split returns as many as the node names).
 MULTI_OUTPUT: dict[str, Callable] = {"Split": _split}
+# How many outputs the OPS entries give, where more than one.
+_OUTPUT_COUNTS = {"Dropout": 2}
 
 
 def supported_ops() -> set[str]:
     """The ONNX operator types this runner implements."""
     return set(OPS) | set(MULTI_OUTPUT)
+
+
+def output_count(op: str) -> int | None:
+    """How many outputs the runner computes for `op` (None: as many as the node names),
+    so a node reading more (MaxPool's indices, BatchNormalization's training statistics)
+    is refused when the graph is opened rather than failing on a missing value."""
+    return None if op in MULTI_OUTPUT else _OUTPUT_COUNTS.get(op, 1)

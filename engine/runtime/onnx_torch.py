@@ -32,6 +32,7 @@ from ghost_engine.runtime.onnx_ops import (
     MULTI_OUTPUT,
     OPS,
     OpContext,
+    output_count,
     supported_ops,
 )
 
@@ -87,6 +88,33 @@ def _host_parameters(graph: onnx.GraphProto) -> set[str]:
     return as_parameter - as_data - {""}
 
 
+def _refuse_unsupported(graph: onnx.GraphProto) -> None:
+    """Refuse, when the graph is opened (so callers can fall back to ONNX Runtime), nodes
+    of operators or domains the runner lacks, and nodes asking for outputs their operator
+    does not give here (MaxPool's indices, BatchNormalization's training statistics)."""
+    standard = ("", "ai.onnx")
+    missing = sorted(
+        ({n.op_type for n in graph.node if n.domain in standard} - supported_ops())
+        | {f"{n.domain}.{n.op_type}" for n in graph.node if n.domain not in standard}
+    )
+    if missing:
+        raise UnsupportedGraphError(
+            f"the PyTorch ONNX runner cannot run graph {graph.name!r}: operators "
+            f"{', '.join(missing)} are not implemented; run it with ONNX Runtime instead",
+            value=tuple(missing),
+            allowed=tuple(sorted(supported_ops())),
+        )
+    for n in graph.node:
+        limit = output_count(n.op_type)
+        extra = [name for name in n.output[limit:] if name] if limit is not None else []
+        if extra:
+            raise UnsupportedGraphError(
+                f"the PyTorch ONNX runner gives {n.op_type} {limit} output(s), graph "
+                f"{graph.name!r} reads {len(n.output)} ({', '.join(extra)}); run it with ONNX "
+                "Runtime instead"
+            )
+
+
 def _attr(a: onnx.AttributeProto) -> Any:
     value = onnx.helper.get_attribute_value(a)
     if isinstance(value, onnx.TensorProto):
@@ -127,14 +155,7 @@ class OnnxTorchSession:
         if not isinstance(model, onnx.ModelProto):
             model = onnx.load(str(model))
         graph = model.graph
-        missing = sorted({n.op_type for n in graph.node} - supported_ops())
-        foreign = sorted({n.domain for n in graph.node if n.domain not in ("", "ai.onnx")})
-        if missing or foreign:
-            raise UnsupportedGraphError(
-                f"the PyTorch ONNX runner cannot run graph {graph.name!r}: operators "
-                f"{', '.join(missing) or '-'}, domains {', '.join(foreign) or '-'} are not "
-                "implemented; run it with ONNX Runtime instead"
-            )
+        _refuse_unsupported(graph)
         self.device = torch.device(device)
         self.dtype = dtype
         self._ctx = OpContext(dtype, self._opset(model))
@@ -183,7 +204,7 @@ class OnnxTorchSession:
         return t
 
     def _tensor(self, a: np.ndarray, on_host: bool = False) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(a).copy())
+        t = torch.from_numpy(np.array(a, order="C"))  # (ascontiguousarray makes 0-d 1-d)
         return t if on_host else self._place(t)
 
     def _last_uses(self) -> dict[str, int]:
@@ -212,7 +233,7 @@ class OnnxTorchSession:
                 raise ValueError(f"missing input {info.name!r}")
             value = feeds[info.name]
             if not isinstance(value, torch.Tensor):
-                value = torch.from_numpy(np.ascontiguousarray(value))
+                value = torch.from_numpy(np.asarray(value, order="C"))  # 0-d stays 0-d
             inputs.append(value.to(self.device, self.dtype if value.is_floating_point() else None))
         with torch.inference_mode():
             if self._graphed is not None:

@@ -2,19 +2,38 @@
 
 A small JSON file in the work folder, rewritten atomically after each finished segment,
 so a run killed at any moment leaves a journal that names only whole segment files.
+
+What is read back is checked before it is used: exactly the known keys (a key added to
+`SegmentRecord` with a default may be absent, so older journals still load), whole
+numbers where numbers belong, and segment files that are plain names inside the work
+folder. `segment_record` is the one place a record is read.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from ghost_engine.errors import UserInputError
+from ghost_engine.errors import UserInputError, one_line
+from ghost_engine.video.output import translate_write_error
 
 JOURNAL_NAME = "journal.json"
 _VERSION = 1
+_TOP_KEYS = ("version", "fingerprint", "segments")
+# how the segment writer names its files (`segments.SegmentWriter`)
+_SEGMENT_FILE = re.compile(r"segment-\d{5,}\.[a-z0-9]{2,5}")
+_TYPES = {"int": int, "str": str, "float": float, "bool": bool}
+
+
+def segment_file_name(index: int, suffix: str) -> str:
+    """The file name of segment `index` (suffix: ".mp4", ".mov")."""
+    return f"segment-{index:05d}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -44,40 +63,46 @@ class Journal:
             "segments": [asdict(s) for s in self.segments],
         }
         temp = folder / (JOURNAL_NAME + ".tmp")
-        with temp.open("w") as fh:
-            json.dump(data, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, folder / JOURNAL_NAME)
+        try:
+            with temp.open("w") as fh:
+                json.dump(data, fh, indent=1)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(temp, folder / JOURNAL_NAME)
+        except OSError as exc:
+            raise translate_write_error(exc, folder / JOURNAL_NAME) from exc
 
     @classmethod
     def load(cls, folder: Path, fingerprint: dict) -> Journal:
         """The journal in `folder`, checked against this run's fingerprint.
 
         Segments whose files are missing or of the wrong size (and all after them) are
-        dropped, so they are simply encoded again.
+        dropped, so they are simply encoded again. A journal that is not what the engine
+        writes is refused (UserInputError naming what is wrong).
         """
         path = folder / JOURNAL_NAME
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
-            raise UserInputError(
-                f"cannot read the resume journal {path} ({exc}); "
-                "run without --resume to start over",
-                path=path,
-                option="--resume",
-            ) from exc
-        if data.get("version") != _VERSION or data.get("fingerprint") != fingerprint:
+            raise _refusal(path, f"cannot be read ({exc})") from exc
+        if not isinstance(data, dict):
+            raise _refusal(path, "is not a JSON object")
+        _check_keys(path, "the journal", data, _TOP_KEYS, _TOP_KEYS)
+        if data["version"] != _VERSION or data["fingerprint"] != fingerprint:
             raise UserInputError(
                 "the interrupted run in "
-                f"{folder} used a different input or different settings; run without "
-                "--resume to start over",
+                f"{one_line(str(folder))} used a different input or different settings; run "
+                "without --resume to start over",
                 path=folder,
                 option="--resume",
             )
+        if not isinstance(data["segments"], list):
+            raise _refusal(path, "has 'segments' that are not a list")
         journal = cls(fingerprint=fingerprint)
-        for raw in data.get("segments", []):
-            record = SegmentRecord(**raw)
+        for number, raw in enumerate(data["segments"]):
+            record = segment_record(raw, folder, path, number)
+            if journal.segments and record.index <= journal.segments[-1].index:
+                raise _refusal(path, f"lists segment {record.index} out of order")
             seg = folder / record.file
             if not seg.is_file() or seg.stat().st_size != record.size:
                 break
@@ -91,3 +116,78 @@ class Journal:
     @property
     def frames_with_faces(self) -> int:
         return sum(s.frames_with_faces for s in self.segments)
+
+
+def segment_record(raw: object, folder: Path, path: Path, number: int) -> SegmentRecord:
+    """Record `number` of the journal at `path`, checked: the keys of `SegmentRecord`
+    (those with a default may be absent), values of the declared types, and a file that
+    is a segment's plain name inside `folder`."""
+    where = f"segment record {number}"
+    if not isinstance(raw, dict):
+        raise _refusal(path, f"has a {where} that is not a JSON object")
+    fields = dataclasses.fields(SegmentRecord)
+    required = [f.name for f in fields if _required(f)]
+    _check_keys(path, where, raw, [f.name for f in fields], required)
+    for f in fields:
+        if f.name in raw:
+            _check_type(path, where, f.name, raw[f.name], _TYPES.get(str(f.type)))
+    record = SegmentRecord(**raw)
+    if record.index < 0 or record.frames < 0 or record.size < 0:
+        raise _refusal(path, f"has a {where} with a negative count")
+    _check_file_name(path, where, record.file, folder)
+    return record
+
+
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def _check_keys(
+    path: Path, where: str, raw: dict, known: Sequence[str], required: Sequence[str]
+) -> None:
+    unknown = sorted(str(k) for k in raw if k not in known)
+    if unknown:
+        raise _refusal(path, f"has an unknown key {unknown[0]!r} in {where}", value=unknown[0])
+    missing = [k for k in required if k not in raw]
+    if missing:
+        raise _refusal(path, f"lacks the key {missing[0]!r} in {where}", value=missing[0])
+
+
+def _check_type(path: Path, where: str, key: str, value: Any, kind: type | None) -> None:
+    if kind is None:
+        return
+    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    if not ok:
+        raise _refusal(
+            path, f"has {key!r} = {value!r} in {where}, not a {kind.__name__}", value=key
+        )
+
+
+def _check_file_name(path: Path, where: str, name: str, folder: Path) -> None:
+    """A plain segment name (no folder part, no `..`) whose resolved path is in `folder`."""
+    plain = (
+        name not in ("", ".", "..")
+        and "/" not in name
+        and "\\" not in name
+        and "\x00" not in name
+        and os.path.basename(name) == name
+        and _SEGMENT_FILE.fullmatch(name) is not None
+    )
+    inside = plain and Path(os.path.realpath(folder / name)).parent == Path(
+        os.path.realpath(folder)
+    )
+    if not inside:
+        raise _refusal(
+            path,
+            f"names the file {name!r} in {where}, which is not a segment inside the work folder",
+            value=name,
+        )
+
+
+def _refusal(path: Path, what: str, value: object = None) -> UserInputError:
+    return UserInputError(
+        f"the resume journal {one_line(str(path))} {what}; run without --resume to start over",
+        path=path,
+        option="--resume",
+        value=value,
+    )

@@ -35,6 +35,7 @@ from ghost_engine.pipeline.swap import (
 from ghost_engine.video.encode import EncodeSettings
 from ghost_engine.video.media import MediaKind, check_readable, detect_kind
 from ghost_engine.video.mux import TimeRange
+from ghost_engine.video.output import final_path
 from ghost_engine.video.paths import Role
 from ghost_engine.video.pixels import DEFAULT_MAX_PIXELS, check_image_pixels
 
@@ -84,7 +85,7 @@ def swap_video(
     encode = encode or EncodeSettings()
     job = VideoJob(
         target=Path(target),
-        output=Path(output),
+        output=final_path(Path(output)),
         encode=encode,
         time_range=TimeRange(start_s or 0.0, end_s),
         resume=resume,
@@ -138,7 +139,7 @@ def swap_image(
     check_matching(bool(config is not None and config.all_faces), refs)
     job = ImageJob(
         target=Path(target),
-        output=Path(output),
+        output=final_path(Path(output)),
         inputs=_input_roles(people, refs),
         overwrite=overwrite,
         max_pixels=max_pixels,
@@ -160,6 +161,7 @@ def check_inputs(
     start_s: float | None = None,
     end_s: float | None = None,
     segment_s: float = 10.0,
+    resume: bool = False,
     sources: People = (),
     target_faces: Sequence[PathLike] = (),
     side_outputs: Mapping[str, PathLike] | None = None,
@@ -177,11 +179,12 @@ def check_inputs(
     people, refs = _people(sources), [Path(p) for p in target_faces]
     roles = _input_roles(people, refs)
     side = tuple((flag, Path(path)) for flag, path in (side_outputs or {}).items())
+    output = final_path(Path(output))
     kind = detect_kind(Path(target))
     if kind is MediaKind.IMAGE:
         from ghost_engine.pipeline.image_job import ImageJob, check_image_job
 
-        job = ImageJob(Path(target), Path(output), roles, side, overwrite, max_pixels)
+        job = ImageJob(Path(target), output, roles, side, overwrite, max_pixels)
         check_image_job(job)
     else:
         from ghost_engine.pipeline.video_job import VideoJob, check_video_job
@@ -189,10 +192,11 @@ def check_inputs(
         check_video_job(
             VideoJob(
                 target=Path(target),
-                output=Path(output),
+                output=output,
                 encode=encode or EncodeSettings(),
                 time_range=TimeRange(start_s or 0.0, end_s),
                 segment_s=segment_s,
+                resume=resume,
                 inputs=roles,
                 side_outputs=side,
                 overwrite=overwrite,

@@ -121,9 +121,13 @@ class FiniteFloat(click.FloatRange):
     every bound, so a plain range lets it through (and `--similarity-threshold nan`
     would silently change matching)."""
 
-    name = "finite float"
+    name = "number"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number; use {self.allowed()}", param, ctx)
         number = super().convert(value, param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number; use {self.allowed()}", param, ctx)
@@ -184,8 +188,10 @@ class _StderrLines(logging.Handler):
             self.handleError(record)
 
 
-def log_to_stderr(quiet: bool) -> None:
-    """Send the engine's warnings (errors only, with -q) to stderr, one line each.
+def log_to_stderr() -> None:
+    """Send the engine's warnings to stderr, one line each. `-q` does not hide them: it
+    hides progress, while a warning says something about the output (a damaged input,
+    the face a photo gave, a padded size) that the user needs to know.
 
     The handler sits on the `ghost_engine` logger and replaces one an earlier command in
     this process installed; the root logger is left to the application.
@@ -193,6 +199,6 @@ def log_to_stderr(quiet: bool) -> None:
     logger = logging.getLogger("ghost_engine")
     for handler in [h for h in logger.handlers if isinstance(h, _StderrLines)]:
         logger.removeHandler(handler)
-    logger.addHandler(_StderrLines(logging.ERROR if quiet else logging.WARNING))
+    logger.addHandler(_StderrLines(logging.WARNING))
     if logger.getEffectiveLevel() > logging.WARNING:
         logger.setLevel(logging.WARNING)

@@ -118,7 +118,7 @@ def parse_sources(values: tuple[str, ...]) -> list[list[Path]]:
 @json_option(
     "json_report", "REPORT", "Write what was done (timings per stage, frames with faces) as JSON."
 )
-@quiet_option("No progress output.")
+@quiet_option("No progress output (warnings still show).")
 def run(**opts) -> None:
     """Swap faces in TARGET (a video or an image, told apart by content) into OUTPUT.
 
@@ -132,7 +132,7 @@ def run(**opts) -> None:
     from ghost_engine.video.output import write_text_atomic
     from ghost_engine.video.reader import validate_range
 
-    log_to_stderr(opts["quiet"])
+    log_to_stderr()
     check_matching(opts["all_faces"], opts["target_faces"])
     encode = EncodeSettings(
         codec=opts["codec"], crf=opts["crf"], preset=opts["preset"], pix_fmt=opts["pix_fmt"]
@@ -150,6 +150,7 @@ def run(**opts) -> None:
         opts["output"],
         encode=encode,
         segment_s=opts["segment_seconds"],
+        resume=opts["resume"],
         sources=sources,
         target_faces=target_faces,
         side_outputs={"--json": json_path} if json_path is not None else None,

@@ -75,7 +75,7 @@ def _check_paths(opts: dict, sources: list[list[Path]]) -> bool:
     may be none of them (nor each other) and must be creatable; an existing output file
     needs consent. Checked before the camera opens; returns the consent."""
     from ghost_engine.video.lock import check_output_free
-    from ghost_engine.video.output import check_output_path
+    from ghost_engine.video.output import check_output_path, final_path
     from ghost_engine.video.paths import RunPaths, check_run_paths
     from ghost_engine.video.pixels import check_image_pixels
     from ghost_engine.webcam.capture import camera_file
@@ -86,10 +86,11 @@ def _check_paths(opts: dict, sources: list[list[Path]]) -> bool:
     if camera is not None:
         inputs.insert(0, ("camera file", camera))
     output, report = output_file(opts["output"]), opts["report"]
+    output = final_path(output) if output is not None else None
     if output is None and report is None:
         overwrite = False
     elif output is None:
-        check_output_path(report, "--report", "--report")
+        check_output_path(final_path(report), "--report", "--report")
         check_run_paths(RunPaths(report, tuple(inputs), (), "--report"), overwrite=True)
         overwrite = False
     else:
@@ -159,7 +160,7 @@ def webcam(**opts) -> None:
     from ghost_engine.webcam.loop import LoopConfig
     from ghost_engine.webcam.sinks import open_output
 
-    log_to_stderr(quiet=False)
+    log_to_stderr()
     size = parse_resolution(opts["resolution"])
     sources = parse_sources(opts["sources"])
     if not sources or any(not person for person in sources):

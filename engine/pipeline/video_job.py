@@ -34,7 +34,7 @@ from ghost_engine.pipeline.report import RunReport
 from ghost_engine.pipeline.runner import PipelineConfig, PipelineStats, run_pipeline
 from ghost_engine.video.damage import FAIL, WARN, Damage, DecodeWatch, check_on_damage, find_damage
 from ghost_engine.video.encode import EncodeSettings, plan_encode
-from ghost_engine.video.journal import JOURNAL_NAME, Journal
+from ghost_engine.video.journal import JOURNAL_NAME, Journal, read_journal
 from ghost_engine.video.lock import OutputLock, check_output_free
 from ghost_engine.video.mux import CONTAINERS, MuxResult, TimeRange, mux_output, muxer_for
 from ghost_engine.video.output import (
@@ -139,7 +139,10 @@ def check_video_job(job: VideoJob) -> CheckedVideo:
     inputs = (("target", Path(job.target)), *job.inputs)
     paths = RunPaths(Path(job.output), inputs, job.side_outputs)
     check_run_paths(paths, overwrite=job.overwrite)
-    check_work_dir(work_dir_for(job.output))
+    work = work_dir_for(job.output)
+    check_work_dir(work)
+    if job.resume and (work / JOURNAL_NAME).is_file():
+        read_journal(work)  # a damaged journal is refused now, not after models load
     check_output_free(job.output)
     info = probe_video(job.target, job.max_pixels)
     if info.duration_s is not None and job.time_range.start_s >= info.duration_s:

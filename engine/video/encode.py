@@ -294,7 +294,7 @@ class SegmentEncoder:
             self._container.close()
         except (OSError, av.error.FFmpegError) as exc:
             # The file is discarded by the caller; raising here would hide the first error.
-            _log.warning("closing %s after an error failed too: %s", self.path, exc)
+            _log.info("closing %s after an error failed too: %s", self.path, exc)
 
     def _mux(self, packets: list[av.Packet]) -> None:
         try:

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import av
+
 from ghost_engine.errors import UserInputError, one_line
 from ghost_engine.video.output import translate_write_error
 
@@ -28,7 +30,13 @@ _VERSION = 1
 _TOP_KEYS = ("version", "fingerprint", "segments")
 # how the segment writer names its files (`segments.SegmentWriter`)
 _SEGMENT_FILE = re.compile(r"segment-\d{5,}\.[a-z0-9]{2,5}")
-_TYPES = {"int": int, "str": str, "float": float, "bool": bool}
+# declared field type -> (Python type, the word for it in a refusal)
+_TYPES = {
+    "int": (int, "whole number"),
+    "str": (str, "string"),
+    "float": (float, "number"),
+    "bool": (bool, "true or false"),
+}
 
 
 def segment_file_name(index: int, suffix: str) -> str:
@@ -74,21 +82,14 @@ class Journal:
 
     @classmethod
     def load(cls, folder: Path, fingerprint: dict) -> Journal:
-        """The journal in `folder`, checked against this run's fingerprint.
+        """The journal in `folder`, checked (`read_journal`) and held against this run's
+        fingerprint.
 
-        Segments whose files are missing or of the wrong size (and all after them) are
-        dropped, so they are simply encoded again. A journal that is not what the engine
-        writes is refused (UserInputError naming what is wrong).
+        Segments whose files are missing, of the wrong size or no longer open as video
+        (and all after them) are dropped, so they are simply encoded again.
         """
-        path = folder / JOURNAL_NAME
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise _refusal(path, f"cannot be read ({exc})") from exc
-        if not isinstance(data, dict):
-            raise _refusal(path, "is not a JSON object")
-        _check_keys(path, "the journal", data, _TOP_KEYS, _TOP_KEYS)
-        if data["version"] != _VERSION or data["fingerprint"] != fingerprint:
+        version, found, records = read_journal(folder)
+        if version != _VERSION or found != fingerprint:
             raise UserInputError(
                 "the interrupted run in "
                 f"{one_line(str(folder))} used a different input or different settings; run "
@@ -96,15 +97,10 @@ class Journal:
                 path=folder,
                 option="--resume",
             )
-        if not isinstance(data["segments"], list):
-            raise _refusal(path, "has 'segments' that are not a list")
         journal = cls(fingerprint=fingerprint)
-        for number, raw in enumerate(data["segments"]):
-            record = segment_record(raw, folder, path, number)
-            if journal.segments and record.index <= journal.segments[-1].index:
-                raise _refusal(path, f"lists segment {record.index} out of order")
+        for record in records:
             seg = folder / record.file
-            if not seg.is_file() or seg.stat().st_size != record.size:
+            if not seg.is_file() or seg.stat().st_size != record.size or not _opens(seg):
                 break
             journal.segments.append(record)
         return journal
@@ -116,6 +112,30 @@ class Journal:
     @property
     def frames_with_faces(self) -> int:
         return sum(s.frames_with_faces for s in self.segments)
+
+
+def read_journal(folder: Path) -> tuple[object, object, list[SegmentRecord]]:
+    """(version, fingerprint, segment records) of the journal in `folder`, or a
+    UserInputError naming what is not as the engine writes it: the keys, the types, the
+    order of the segments, their file names. Needs no run to compare with, so a damaged
+    journal is refused before any model loads."""
+    path = Path(folder) / JOURNAL_NAME
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise _refusal(path, f"cannot be read ({one_line(str(exc))})") from exc
+    if not isinstance(data, dict):
+        raise _refusal(path, "is not a JSON object")
+    _check_keys(path, "its top level", data, _TOP_KEYS, _TOP_KEYS)
+    if not isinstance(data["segments"], list):
+        raise _refusal(path, "has 'segments' that are not a list")
+    records: list[SegmentRecord] = []
+    for number, raw in enumerate(data["segments"]):
+        record = segment_record(raw, Path(folder), path, number)
+        if records and record.index <= records[-1].index:
+            raise _refusal(path, f"lists segment {record.index} out of order")
+        records.append(record)
+    return data["version"], data["fingerprint"], records
 
 
 def segment_record(raw: object, folder: Path, path: Path, number: int) -> SegmentRecord:
@@ -138,6 +158,15 @@ def segment_record(raw: object, folder: Path, path: Path, number: int) -> Segmen
     return record
 
 
+def _opens(segment: Path) -> bool:
+    """Whether a segment file still opens as a video (a damaged one is encoded again)."""
+    try:
+        with av.open(str(segment)) as container:
+            return bool(container.streams.video)
+    except av.error.FFmpegError:
+        return False
+
+
 def _required(f: dataclasses.Field) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
@@ -153,14 +182,16 @@ def _check_keys(
         raise _refusal(path, f"lacks the key {missing[0]!r} in {where}", value=missing[0])
 
 
-def _check_type(path: Path, where: str, key: str, value: Any, kind: type | None) -> None:
+def _check_type(
+    path: Path, where: str, key: str, value: Any, kind: tuple[type, str] | None
+) -> None:
     if kind is None:
         return
-    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    wanted, word = kind
+    ok = isinstance(value, wanted) and not (wanted is not bool and isinstance(value, bool))
     if not ok:
-        raise _refusal(
-            path, f"has {key!r} = {value!r} in {where}, not a {kind.__name__}", value=key
-        )
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise _refusal(path, f"has {key!r} = {shown} in {where}, not a {word}", value=key)
 
 
 def _check_file_name(path: Path, where: str, name: str, folder: Path) -> None:

@@ -86,7 +86,9 @@ def open_input(path: Path) -> av.container.InputContainer:
         return av.open(str(path), mode="r")
     except av.error.InvalidDataError as exc:
         raise UnsupportedMediaError(
-            f"{path} is not an image or video FFmpeg can read (invalid data)", path=path
+            f"{one_line(str(path))} is not an image or video FFmpeg can read (invalid data; "
+            "a video may also be damaged or cut short)",
+            path=path,
         ) from exc
     except av.error.FFmpegError as exc:
         reason = getattr(exc, "strerror", None) or str(exc)

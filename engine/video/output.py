@@ -89,6 +89,13 @@ def _check_output_path(path: Path, what: str, option: str | None) -> Path:
         raise OutputError(
             f"{what} path is a directory: {shown}; give a file name", path=path, option=option
         )
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise OutputError(
+            f"{what} {shown} is not a regular file (a device, pipe or socket), which the "
+            "finished file would replace; give a file name",
+            path=path,
+            option=option,
+        )
     if not parent.exists():
         raise OutputError(
             f"{what} folder does not exist: {one_line(str(parent))}; create it first",
@@ -106,6 +113,22 @@ def _check_output_path(path: Path, what: str, option: str | None) -> Path:
             f"{what} folder is not writable: {one_line(str(parent))}", path=parent, option=option
         )
     return path
+
+
+def final_path(path: Path) -> Path:
+    """Where an output is really written: an existing symbolic link is followed, so the
+    run writes the file the link points to (as FFmpeg would) instead of replacing the
+    link itself (think of /dev/stdout); a looping link is left for `check_output_path`
+    to refuse."""
+    path = Path(path)
+    if not os.path.islink(path):
+        return path
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:  # a dangling link: write where it points
+        return Path(os.path.realpath(path))
+    except OSError:
+        return path
 
 
 def own_path(path: Path, tag: str, *, base: str | None = None, suffix: str = "") -> Path:
@@ -213,8 +236,8 @@ def _exists(path: Path) -> OutputExistsError:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write a small text file (a JSON report) whole or not at all."""
-    path = Path(path)
+    """Write a small text file (a JSON report) whole or not at all (through a link)."""
+    path = final_path(Path(path))
     temp = own_path(path, f"tmp-{os.getpid()}")
     try:
         with temp.open("w", encoding="utf-8") as fh:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ghost_engine.errors import OutputError, OutputExistsError, one_line
-from ghost_engine.video.output import check_output_path
+from ghost_engine.video.output import check_output_path, final_path
 
 Role = tuple[str, Path]  # ("target", path), ("--json", path)...
 
@@ -52,7 +52,7 @@ def check_run_paths(paths: RunPaths, *, overwrite: bool) -> None:
     consent. `check_output_path` is the caller's for the output itself."""
     written = [(paths.output_option, Path(paths.output))]
     for option, side in paths.side_outputs:
-        check_output_path(Path(side), option, option)
+        check_output_path(final_path(Path(side)), option, option)
         written.append((option, Path(side)))
     for i, (option, path) in enumerate(written):
         for role, source in paths.inputs:

@@ -39,13 +39,17 @@ def check_pixels(width: int, height: int, max_pixels: int, path: Path, what: str
         )
     if width * height > max_pixels:
         raise UserInputError(
-            f"{what} {one_line(str(path))} is {width}x{height} "
-            f"({width * height / 1e6:.1f} megapixels), above the limit of "
-            f"{max_pixels / 1e6:.1f}; add --max-pixels {width * height} if it is meant",
+            f"{what} {one_line(str(path))} is {width}x{height} ({_amount(width * height)}), "
+            f"above the limit of {_amount(max_pixels)}; add --max-pixels {width * height} "
+            "if it is meant",
             path=path,
             option="--max-pixels",
             value=width * height,
         )
+
+
+def _amount(pixels: int) -> str:
+    return f"{pixels / 1e6:.1f} megapixels" if pixels >= 100_000 else f"{pixels} pixels"
 
 
 def check_image_pixels(path: Path, max_pixels: int, what: str = "image") -> None:

@@ -42,17 +42,17 @@ class VideoInfo:
     stream_duration_s: float | None = None
 
 
-def probe_video(path: Path, max_pixels: int | None = None) -> VideoInfo:
+def probe_video(path: Path, max_pixels: int | None = None, what: str = "target") -> VideoInfo:
     """Read the stream header (and first frame, for rotation) of a video file.
 
     With `max_pixels`, a frame size above it is refused from the header, before the
-    first frame is decoded (`pixels.check_pixels`).
+    first frame is decoded (`pixels.check_pixels`; `what` names the file there).
     """
     with open_input(path) as container:
         stream = _video_stream(container, path)
         width, height = stream.codec_context.width, stream.codec_context.height
         if max_pixels is not None:
-            check_pixels(width, height, max_pixels, Path(path), "target")
+            check_pixels(width, height, max_pixels, Path(path), what)
         rotation = 0
         try:
             for frame in container.decode(stream):

@@ -77,7 +77,7 @@ class FileCamera:
                 f"camera file not found: {one_line(str(self.path))}; check the path",
                 path=self.path,
             )
-        self.info = probe_video(self.path, max_pixels)
+        self.info = probe_video(self.path, max_pixels, what="camera file")
         self.description = f"file {self.path.name} at {float(self.info.rate):.3g} frames/s"
         self.size = size
         self.loop = loop

@@ -130,12 +130,13 @@ class FileSink:
         from ghost_engine.video.mux import muxer_for
         from ghost_engine.video.output import (
             check_output_path,
+            final_path,
             remove_stale_partials,
             temp_path_for,
         )
         from ghost_engine.video.paths import RunPaths, check_run_paths
 
-        self.path = check_output_path(Path(path))
+        self.path = check_output_path(final_path(Path(path)))
         muxer_for(self.path)  # an unknown container fails before the camera starts
         self.overwrite = overwrite
         check_run_paths(RunPaths(self.path), overwrite=overwrite)

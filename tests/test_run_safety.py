@@ -377,14 +377,37 @@ def damaged(scene) -> dict[str, Path]:
     whole = (scene / "indexed.mp4").read_bytes()
     (scene / "indexed.mp4").write_bytes(whole[: len(whole) * 15 // 100])
     clip.unlink()
-    return {"corrupt": scene / "corrupt.mp4", "truncated": scene / "indexed.mp4"}
+    # Matroska lists no frame count, and with audio only the video stream's DURATION tag
+    # (not the container's duration) tells it ends early
+    whole = make_video(scene / "whole.mkv", 25, 64, 48, codec="ffv1", pix_fmt="bgr0", audio="aac")
+    mkv = whole.read_bytes()
+    (scene / "cut.mkv").write_bytes(mkv[: len(mkv) // 4])
+    (scene / "whole.mkv").unlink()
+    return {
+        "corrupt": scene / "corrupt.mp4",
+        "truncated": scene / "indexed.mp4",
+        "cut": scene / "cut.mkv",
+    }
 
 
 @pytest.mark.parametrize(
     ("kind", "frames", "words"),
     [
-        ("corrupt", 13, "decoded 13 of 25 frame(s), stopped after the frame at 0.480 s"),
-        ("truncated", 2, "decoded 2 of 25 frame(s), stopped after the frame at 0.040 s"),
+        (
+            "corrupt",
+            13,
+            "decoded 13 of 25 frame(s), stopped after the frame at 0.480 s (decode error",
+        ),
+        (
+            "truncated",
+            2,
+            "decoded 2 of 25 frame(s), stopped after the frame at 0.040 s (fewer frames than",
+        ),
+        (
+            "cut",
+            6,
+            "decoded 6 of 25 frame(s), stopped after the frame at 0.200 s (the video ends",
+        ),
     ],
 )
 def test_damage_is_one_warning_and_the_frames_that_decoded(
@@ -402,7 +425,7 @@ def test_damage_is_one_warning_and_the_frames_that_decoded(
     assert digests(scene).items() >= before.items()
 
 
-@pytest.mark.parametrize("kind", ["corrupt", "truncated"])
+@pytest.mark.parametrize("kind", ["corrupt", "truncated", "cut"])
 def test_damage_with_on_damage_fail_writes_nothing(damaged, scene, capsys, kind) -> None:
     argv = ["run", str(damaged[kind]), "-s", "face.jpg", "-o", "out.mp4", *FAST]
     argv += ["--on-damage", "fail", "-q"]

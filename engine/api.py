@@ -11,11 +11,15 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ghost_engine.backend import open_backend
+from ghost_engine.errors import UserInputError
+from ghost_engine.face.photos import CHOICE_NOTE, PHOTO_LOG
 from ghost_engine.face.stage import SwapStage
 from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.interfaces import ImageOps, StreamStage
@@ -32,6 +36,9 @@ from ghost_engine.video.encode import EncodeSettings
 from ghost_engine.video.fingerprint import photos_fingerprint
 from ghost_engine.video.media import MediaKind, check_readable, detect_kind
 from ghost_engine.video.mux import TimeRange
+from ghost_engine.video.output import final_path
+from ghost_engine.video.paths import Role
+from ghost_engine.video.pixels import DEFAULT_MAX_PIXELS, check_image_pixels
 
 if TYPE_CHECKING:
     from ghost_engine.backend.cuda.pipeline import DeviceBackendConfig
@@ -55,6 +62,9 @@ def swap_video(
     progress: str = "auto",
     stages: Sequence[StreamStage] | None = None,
     backend: DeviceBackendConfig | None = None,
+    overwrite: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    on_damage: str = "warn",
     faces_log: PathLike | None = None,
 ) -> RunReport:
     """Swap faces in a video; returns what was done. `config` is a `SwapConfig`.
@@ -64,17 +74,21 @@ def swap_video(
     device-frame backend explicitly, e.g. its "emulated" flavour runs that backend's
     code on a CPU. `faces_log`: write one JSON line per output frame there (who got
     which face; see `ghost_engine.pipeline.faces_log`).
+
+    An existing `output` is replaced only with `overwrite=True`; an output that is the
+    target or one of the photos is refused whatever the flag. Frames above `max_pixels`
+    are refused from the header; `on_damage` ("warn" or "fail") says what a damaged
+    target gives (see `pipeline.video_job`).
     """
     from ghost_engine.pipeline.video_job import VideoJob, check_video_job, run_video
 
     people, refs = _people(sources), [Path(p) for p in target_faces]
     config = config or make_config()
+    check_matching(config.all_faces, refs)
     encode = encode or EncodeSettings()
-    if stages is None:
-        _check_photos(people, refs)
     job = VideoJob(
         target=Path(target),
-        output=Path(output),
+        output=final_path(Path(output)),
         encode=encode,
         time_range=TimeRange(start_s or 0.0, end_s),
         resume=resume,
@@ -82,6 +96,10 @@ def swap_video(
         pipeline=PipelineConfig(batch_size=config.batch_size),
         progress=ProgressConfig(mode=progress),
         fingerprint=_stage_fingerprint(config, people, refs, stages),
+        inputs=_input_roles(people, refs),
+        overwrite=overwrite,
+        max_pixels=max_pixels,
+        on_damage=on_damage,
         faces_log=None if faces_log is None else Path(faces_log),
     )
     check_video_job(job)
@@ -89,6 +107,7 @@ def swap_video(
     report.settings = {"encode": dataclasses.asdict(encode), "swap": _config_dict(config)}
     if stages is not None:
         return run_video(job, list(stages), report)
+    _check_photos(people, refs, max_pixels)
     chosen = open_backend(config.device, cuda=backend)
     _, pix_fmt, _ = job.encode.resolve()
     built: list[SwapStage] = []
@@ -100,7 +119,7 @@ def swap_video(
     run_ctx = chosen.video_run(
         make_stage, job.pipeline, pix_fmt, generator_engine=config.generator_engine
     )
-    with run_ctx as run:
+    with _photo_choices(report, people, refs), run_ctx as run:
         # the model files by identity, known once loaded: a resume must find them unchanged
         models = {"models": built[-1].model_files} if built else {}
         job = dataclasses.replace(job, fingerprint={**job.fingerprint, **models})
@@ -119,18 +138,30 @@ def swap_image(
     config: SwapConfig | None = None,
     stages: Sequence[StreamStage] | None = None,
     faces_log: PathLike | None = None,
+    overwrite: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> RunReport:
-    """Swap faces in one image (written as labelled PNG or JPEG); `faces_log` as for
-    `swap_video`."""
-    from ghost_engine.pipeline.image_job import check_image_job, run_image
+    """Swap faces in one image (written as labelled PNG or JPEG); `faces_log`,
+    `overwrite` and `max_pixels` as for `swap_video`."""
+    from ghost_engine.pipeline.image_job import ImageJob, check_image_job, run_image
 
     people, refs = _people(sources), [Path(p) for p in target_faces]
-    check_image_job(Path(target), Path(output))
+    check_matching(bool(config is not None and config.all_faces), refs)
+    job = ImageJob(
+        target=Path(target),
+        output=final_path(Path(output)),
+        inputs=_input_roles(people, refs),
+        overwrite=overwrite,
+        max_pixels=max_pixels,
+        faces_log=None if faces_log is None else Path(faces_log),
+    )
+    check_image_job(job)
     report = _report("image", target, output, people)
     report.settings = {"swap": _config_dict(config)}
-    with _stages(config, people, refs, stages) as built:
-        log = None if faces_log is None else Path(faces_log)
-        return run_image(Path(target), Path(output), built, report, log)
+    if stages is None:
+        _check_photos(people, refs, max_pixels)
+    with _photo_choices(report, people, refs), _stages(config, people, refs, stages) as built:
+        return run_image(job, built, report)
 
 
 def check_inputs(
@@ -141,29 +172,63 @@ def check_inputs(
     start_s: float | None = None,
     end_s: float | None = None,
     segment_s: float = 10.0,
+    resume: bool = False,
+    sources: People = (),
+    target_faces: Sequence[PathLike] = (),
+    side_outputs: Mapping[str, PathLike] | None = None,
+    overwrite: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    on_damage: str = "warn",
 ) -> MediaKind:
-    """Every check on target and output that needs no models; the target's kind.
+    """Every check on target, photos and outputs that needs no models; the target's kind.
 
     The CLI calls it first, so a bad file is reported before any model is loaded.
+    `side_outputs` maps a flag to a file the caller writes besides the output (the CLI's
+    `--json`): it is validated, and it may be neither an input nor the output. The
+    photos' checks come last, after those of the target and the output.
     """
+    people, refs = _people(sources), [Path(p) for p in target_faces]
+    roles = _input_roles(people, refs)
+    side = tuple((flag, Path(path)) for flag, path in (side_outputs or {}).items())
+    output = final_path(Path(output))
     kind = detect_kind(Path(target))
     if kind is MediaKind.IMAGE:
-        from ghost_engine.pipeline.image_job import check_image_job
+        from ghost_engine.pipeline.image_job import ImageJob, check_image_job
 
-        check_image_job(Path(target), Path(output))
-        return kind
-    from ghost_engine.pipeline.video_job import VideoJob, check_video_job
+        job = ImageJob(Path(target), output, roles, side, overwrite, max_pixels)
+        check_image_job(job)
+    else:
+        from ghost_engine.pipeline.video_job import VideoJob, check_video_job
 
-    check_video_job(
-        VideoJob(
-            target=Path(target),
-            output=Path(output),
-            encode=encode or EncodeSettings(),
-            time_range=TimeRange(start_s or 0.0, end_s),
-            segment_s=segment_s,
+        check_video_job(
+            VideoJob(
+                target=Path(target),
+                output=output,
+                encode=encode or EncodeSettings(),
+                time_range=TimeRange(start_s or 0.0, end_s),
+                segment_s=segment_s,
+                resume=resume,
+                inputs=roles,
+                side_outputs=side,
+                overwrite=overwrite,
+                max_pixels=max_pixels,
+                on_damage=on_damage,
+            )
         )
-    )
+    if people or refs:
+        _check_photos(people, refs, max_pixels)
     return kind
+
+
+def check_matching(all_faces: bool, target_faces: Sequence[PathLike]) -> None:
+    """`all_faces` swaps every face with the first source, so reference photos, which
+    pick the faces to swap, contradict it."""
+    if all_faces and target_faces:
+        raise UserInputError(
+            "--all-faces swaps every face, so -t/--target-face (which picks faces) cannot "
+            "go with it; give one or the other",
+            option="--all-faces",
+        )
 
 
 def swap(target: PathLike, sources: People, output: PathLike, **options: Any) -> RunReport:
@@ -172,8 +237,8 @@ def swap(target: PathLike, sources: People, output: PathLike, **options: Any) ->
     Options that only apply to videos are ignored for an image target.
     """
     if detect_kind(Path(target)) is MediaKind.IMAGE:
-        image_options = ("target_faces", "config", "stages", "faces_log")
-        keep = {k: v for k, v in options.items() if k in image_options}
+        names = ("target_faces", "config", "stages", "overwrite", "max_pixels", "faces_log")
+        keep = {k: v for k, v in options.items() if k in names}
         return swap_image(target, sources, output, **keep)
     return swap_video(target, sources, output, **options)
 
@@ -195,8 +260,7 @@ class _stages:
     def __enter__(self) -> list[StreamStage]:
         if self._given is not None:
             return list(self._given)
-        config, people, refs = self._args
-        _check_photos(people, refs)
+        config, people, refs = self._args  # the photos were checked by the caller
         self._built = [build_swap_stage(config or make_config(), people, refs)]
         return self._built
 
@@ -204,12 +268,39 @@ class _stages:
         close_stages(self._built)
 
 
-def _check_photos(people: list[list[Path]], refs: list[Path]) -> None:
-    """Every photo readable and the people/reference counts consistent, before any
-    model loads."""
-    for path in [*(p for person in people for p in person), *refs]:
-        check_readable(path, "source photo" if path not in refs else "target face photo")
+def _check_photos(people: list[list[Path]], refs: list[Path], max_pixels: int) -> None:
+    """Every photo readable and within the pixel limit, and the people/reference counts
+    consistent, before any model loads."""
+    for role, path in _input_roles(people, refs):
+        check_readable(path, role)
+        check_image_pixels(path, max_pixels, role)
     check_people(people, refs)
+
+
+def _input_roles(people: list[list[Path]], refs: list[Path]) -> tuple[Role, ...]:
+    """The photos a run reads, each with the words that name it in messages."""
+    photos = [("source photo", p) for person in people for p in person]
+    return (*photos, *(("target face photo", p) for p in refs))
+
+
+@contextmanager
+def _photo_choices(report: RunReport, people: list[list[Path]], refs: list[Path]) -> Iterator[None]:
+    """While the stage is built, the face a photo with several faces gave (which
+    `face.photos` also logs) goes into `report.settings["source_photos"]`."""
+    photos = {str(p) for _, p in _input_roles(people, refs)}
+
+    class Notes(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            note = getattr(record, CHOICE_NOTE, None)
+            if isinstance(note, dict) and note.get("photo") in photos:
+                report.settings.setdefault("source_photos", []).append(note)
+
+    handler = Notes(level=logging.WARNING)
+    PHOTO_LOG.addHandler(handler)
+    try:
+        yield
+    finally:
+        PHOTO_LOG.removeHandler(handler)
 
 
 def _people(sources: People) -> list[list[Path]]:

@@ -97,3 +97,20 @@ STREAM_SCHEMES = tuple(STREAM_FORMATS)
 
 # -- benchmarks (`ghost-engine bench`) -----------------------------------------------------
 BENCH_RUNTIMES = RUNTIME_NAMES  # the generator sweep can time every runtime there is
+
+# -- damaged input (`run --on-damage`): finish with what decoded and say so, or refuse ----
+ON_DAMAGE = ("warn", "fail")
+
+# -- x264 and x265 presets (`run --preset`), fastest first ---------------------------------
+ENCODER_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)

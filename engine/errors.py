@@ -150,3 +150,35 @@ class UnsupportedGraphError(GhostEngineError, ValueError):
 class NvdecUnavailable(GhostEngineError, RuntimeError):
     """NVDEC cannot give frames equal to the CPU path's for this stream; the text says why
     (the CUDA backend then decodes with PyAV and uploads)."""
+
+
+class OutputExistsError(OutputError, FileExistsError):
+    """The output path already holds a file and the run has no consent to replace it
+    (`-y/--overwrite`, or a yes at the terminal's prompt; the API's `overwrite=True`)."""
+
+
+class OutputBusyError(OutputError, BlockingIOError):
+    """Another run holds the output's lock: two runs never write one output at once."""
+
+
+class DamagedMediaError(UnsupportedMediaError):
+    """An input stopped decoding before its end (a decode error, or fewer frames than its
+    header lists); the message gives the frames decoded, the frames expected and where."""
+
+
+class RunInterrupted(GhostEngineError, KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the run; no partial output was left at the output path.
+
+    It is a `KeyboardInterrupt` (callers that stop on Ctrl-C still do); the message says
+    whether finished segments were kept for `--resume`.
+    """
+
+    exit_code = 130
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks and other control characters escaped as `repr` writes them,
+    so an error naming a file called "a\\nb.mp4" still prints as one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

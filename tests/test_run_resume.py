@@ -18,7 +18,7 @@ from test_video_fixtures import MarkStage, decode_all, make_video, stream_second
 import ghost_engine
 from ghost_engine.errors import NoFaceError, UserInputError
 from ghost_engine.video.encode import EncodeSettings
-from ghost_engine.video.output import work_dir_for
+from ghost_engine.video.workdir import work_dir_for
 
 TESTS = Path(__file__).resolve().parent
 FFV1 = EncodeSettings(codec="ffv1")

@@ -6,22 +6,29 @@ onto `SwapConfig` fields. Library errors reach the user as one line and an exit 
 
 from __future__ import annotations
 
-import logging
+import json
+import math
 from pathlib import Path
 
 import click
 
-from ghost_engine.choices import CODECS, SMOOTHING
+from ghost_engine.choices import CODECS, ENCODER_PRESETS, ON_DAMAGE, SMOOTHING
 from ghost_engine.commands.common import (
+    FiniteFloat,
+    WholeNumber,
     choice_option,
+    confirm_overwrite,
     count_option,
     json_option,
+    log_to_stderr,
+    max_pixels_option,
+    overwrite_option,
     quiet_option,
     shown,
     sources_option,
 )
 from ghost_engine.commands.swap_options import swap_config_fields, swap_options
-from ghost_engine.errors import UserInputError
+from ghost_engine.errors import UserInputError, one_line
 
 # SwapConfig fields that only `run` has (the rest come from swap_options).
 _RUN_FIELDS = ("smoothing", "batch_size", "debug_overlay", "generator_engine")
@@ -32,12 +39,17 @@ def parse_time(text: str | None, option: str | None = None) -> float | None:
     the text came from, for the error's fields."""
     if text is None:
         return None
-    message = f"cannot read time '{text}': use seconds or [HH:]MM:SS"
+    message = (
+        f"cannot read time {one_line(repr(text))}: use seconds (a finite number, 0 or more) "
+        "or [HH:]MM:SS"
+    )
+    if option:
+        message = f"{option}: {message}"
     try:
         parts = [float(p) for p in text.strip().split(":")]
     except ValueError as exc:
         raise UserInputError(message, option=option, value=text) from exc
-    if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts):
+    if not 1 <= len(parts) <= 3 or any(p < 0 or not math.isfinite(p) for p in parts):
         raise UserInputError(message, option=option, value=text)
     seconds = 0.0
     for part in parts:
@@ -66,8 +78,16 @@ def parse_sources(values: tuple[str, ...]) -> list[list[Path]]:
 @click.option("--start", help="Start time (seconds or [HH:]MM:SS).")
 @click.option("--end", help="End time (seconds or [HH:]MM:SS).")
 @choice_option("--codec", CODECS, "h264")
-@click.option("--crf", type=int, help="Constant quality (default 18 where the codec has it).")
-@click.option("--preset", help="Encoder preset (h264/hevc: ultrafast ... veryslow).")
+@click.option(
+    "--crf",
+    type=WholeNumber(0, 63),
+    help="Constant quality (default 18 where the codec has it).",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(ENCODER_PRESETS),
+    help="Encoder preset (h264 and hevc).",
+)
 @click.option("--pix-fmt", help="Output pixel format (e.g. yuv420p, yuv444p, rgb24).")
 @swap_options
 @choice_option("--smoothing", SMOOTHING, "window")
@@ -82,10 +102,19 @@ def parse_sources(values: tuple[str, ...]) -> list[list[Path]]:
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of this output.")
 @shown(
     "--segment-seconds",
-    kind=click.FloatRange(min=0.5),
+    kind=FiniteFloat(min=0.5),
     default=10.0,
     help="Length of the resumable output segments.",
 )
+@choice_option(
+    "--on-damage",
+    ON_DAMAGE,
+    "warn",
+    "A target that stops decoding early: warn (keep the frames that decode, say so) or "
+    "fail (write nothing).",
+)
+@max_pixels_option
+@overwrite_option
 @json_option(
     "json_report", "REPORT", "Write what was done (timings per stage, frames with faces) as JSON."
 )
@@ -96,16 +125,22 @@ def parse_sources(values: tuple[str, ...]) -> list[list[Path]]:
     help="Write one JSON line per output frame: every face's box, points, track, the "
     "source it got and its similarities (see the README).",
 )
-@quiet_option("No progress output.")
+@quiet_option("No progress output (warnings still show).")
 def run(**opts) -> None:
-    """Swap faces in TARGET (a video or an image, told apart by content) into OUTPUT."""
-    from ghost_engine.api import check_inputs, swap
+    """Swap faces in TARGET (a video or an image, told apart by content) into OUTPUT.
+
+    Nothing the run reads is ever written: an output or --json path that is the target
+    or a photo (through any link) is refused. An existing output is replaced only with
+    -y/--overwrite or a yes at the terminal.
+    """
+    from ghost_engine.api import check_inputs, check_matching, swap
     from ghost_engine.pipeline.swap import make_config
     from ghost_engine.video.encode import EncodeSettings
+    from ghost_engine.video.output import write_text_atomic
+    from ghost_engine.video.reader import validate_range
 
-    logging.basicConfig(
-        level=logging.ERROR if opts["quiet"] else logging.WARNING, format="%(message)s"
-    )
+    log_to_stderr()
+    check_matching(opts["all_faces"], opts["target_faces"])
     encode = EncodeSettings(
         codec=opts["codec"], crf=opts["crf"], preset=opts["preset"], pix_fmt=opts["pix_fmt"]
     )
@@ -113,27 +148,51 @@ def run(**opts) -> None:
         "start_s": parse_time(opts["start"], "--start"),
         "end_s": parse_time(opts["end"], "--end"),
     }
-    segment_s = opts["segment_seconds"]
-    check_inputs(opts["target"], opts["output"], encode=encode, segment_s=segment_s, **times)
+    validate_range(times["start_s"], times["end_s"])
+    sources, target_faces = parse_sources(opts["sources"]), list(opts["target_faces"])
+    side = {
+        flag: path
+        for flag, path in (("--json", opts["json_report"]), ("--faces-log", opts["faces_log"]))
+        if path is not None
+    }
+    # everything but the output's existence first, so the question comes last
+    check_inputs(
+        opts["target"],
+        opts["output"],
+        encode=encode,
+        segment_s=opts["segment_seconds"],
+        resume=opts["resume"],
+        sources=sources,
+        target_faces=target_faces,
+        side_outputs=side or None,
+        overwrite=True,
+        max_pixels=opts["max_pixels"],
+        on_damage=opts["on_damage"],
+        **times,
+    )
+    overwrite = confirm_overwrite(opts["output"], opts["overwrite"])
     config = make_config(**swap_config_fields(opts), **{name: opts[name] for name in _RUN_FIELDS})
     report = swap(
         opts["target"],
-        parse_sources(opts["sources"]),
+        sources,
         opts["output"],
-        target_faces=list(opts["target_faces"]),
+        target_faces=target_faces,
         config=config,
         encode=encode,
         resume=opts["resume"],
-        segment_s=segment_s,
+        segment_s=opts["segment_seconds"],
         progress="quiet" if opts["quiet"] else "auto",
+        overwrite=overwrite,
+        max_pixels=opts["max_pixels"],
+        on_damage=opts["on_damage"],
         faces_log=opts["faces_log"],
         **times,
     )
     if opts["json_report"] is not None:
-        report.write_json(opts["json_report"])
+        write_text_atomic(opts["json_report"], json.dumps(report.to_dict(), indent=2) + "\n")
     if not opts["quiet"]:
         click.echo(
-            f"wrote {report.output}: {report.frames} frame(s), {report.frames_with_faces} "
-            f"with faces swapped, {report.wall_s:.1f} s",
+            f"wrote {one_line(report.output)}: {report.frames} frame(s), "
+            f"{report.frames_with_faces} with faces swapped, {report.wall_s:.1f} s",
             err=True,
         )

@@ -22,6 +22,7 @@ from ghost_engine.choices import (
     enhance_mode_from_flag,
 )
 from ghost_engine.commands.common import (
+    FiniteFloat,
     choice_option,
     device_option,
     generator_blocks_option,
@@ -74,7 +75,12 @@ _OPTIONS = (
     ),
     click.option("--color-match", is_flag=True, help="Match the swap's colours to the target."),
     click.option("--all-faces", is_flag=True, help="Swap every face with the first source."),
-    shown("--similarity-threshold", kind=float, default=0.15),
+    shown(
+        "--similarity-threshold",
+        kind=FiniteFloat(-1.0, 1.0),
+        default=0.15,
+        help="Cosine similarity above which a face is the reference's (-1 to 1).",
+    ),
     device_option,
     models_dir_option,
     click.option("--download", is_flag=True, help="Download missing models first (asks first)."),
@@ -90,7 +96,7 @@ _OPTIONS = (
     ),
     shown(
         "--enhance-blend",
-        kind=click.FloatRange(0.0, 1.0),
+        kind=FiniteFloat(0.0, 1.0),
         default=1.0,
         help="Mix of enhanced (1) and unenhanced (0) face.",
     ),

@@ -7,7 +7,6 @@ latency percentiles.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from pathlib import Path
 
@@ -15,14 +14,19 @@ import click
 
 from ghost_engine.choices import CAUSAL_SMOOTHING, STREAM_SCHEMES, WEBCAM_OUTPUTS
 from ghost_engine.commands.common import (
+    FiniteFloat,
     choice_option,
+    confirm_overwrite,
     count_option,
+    log_to_stderr,
+    max_pixels_option,
+    overwrite_option,
     quiet_option,
     shown,
     sources_option,
 )
 from ghost_engine.commands.swap_options import swap_config_fields, swap_options
-from ghost_engine.errors import UserInputError
+from ghost_engine.errors import UserInputError, one_line
 
 _RESOLUTION = re.compile(r"^\s*(\d{2,5})\s*[xX]\s*(\d{2,5})\s*$")
 
@@ -58,15 +62,48 @@ def _config(opts: dict):
 
 
 def _write_report(path: Path, summary: dict, records: list | None) -> None:
-    from ghost_engine.video.output import translate_write_error
+    from ghost_engine.video.output import write_text_atomic
 
     payload = dict(summary)
     if records is not None:
         payload["per_frame"] = records
-    try:
-        path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise translate_write_error(exc, path) from exc
+    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
+
+
+def _check_paths(opts: dict, sources: list[list[Path]]) -> bool:
+    """The camera file and the photos are never written: the output file and --report
+    may be none of them (nor each other) and must be creatable; an existing output file
+    needs consent. Checked before the camera opens; returns the consent."""
+    from ghost_engine.video.lock import check_output_free
+    from ghost_engine.video.output import check_output_path, final_path
+    from ghost_engine.video.paths import RunPaths, check_run_paths
+    from ghost_engine.video.pixels import check_image_pixels
+    from ghost_engine.webcam.capture import camera_file
+    from ghost_engine.webcam.sinks import output_file
+
+    inputs = [("source photo", p) for person in sources for p in person]
+    camera = camera_file(opts["camera"])
+    if camera is not None:
+        inputs.insert(0, ("camera file", camera))
+    output, report = output_file(opts["output"]), opts["report"]
+    output = final_path(output) if output is not None else None
+    if output is None and report is None:
+        overwrite = False
+    elif output is None:
+        check_output_path(final_path(report), "--report", "--report")
+        check_run_paths(RunPaths(report, tuple(inputs), (), "--report"), overwrite=True)
+        overwrite = False
+    else:
+        check_output_path(output, option="--output")
+        side = (("--report", report),) if report is not None else ()
+        paths = RunPaths(output, tuple(inputs), side, "--output")
+        check_run_paths(paths, overwrite=True)
+        check_output_free(output)
+        overwrite = confirm_overwrite(output, opts["overwrite"])
+        check_run_paths(paths, overwrite=overwrite)
+    for role, photo in inputs[1 if camera is not None else 0 :]:
+        check_image_pixels(photo, opts["max_pixels"], role)
+    return overwrite
 
 
 _OUTPUT_HELP = (
@@ -82,7 +119,7 @@ _OUTPUT_HELP = (
 @click.option("--resolution", metavar="WxH", help="Capture size, e.g. 1280x720.")
 @click.option(
     "--fps",
-    type=click.FloatRange(min=1.0, max=240.0),
+    type=FiniteFloat(min=1.0, max=240.0),
     help="Camera frame rate to ask for (devices; a file plays at its own rate).",
 )
 @swap_options
@@ -103,10 +140,12 @@ _OUTPUT_HELP = (
     type=click.IntRange(0, 65535),
     help="Serve live controls on http://127.0.0.1:PORT (0: any free port).",
 )
-@click.option("--duration", type=click.FloatRange(min=0.1), help="Stop after this many seconds.")
+@click.option("--duration", type=FiniteFloat(min=0.1), help="Stop after this many seconds.")
 @click.option("--loop", is_flag=True, help="Loop a video file given as --camera.")
 @click.option("--report", type=Path, metavar="JSON", help="Write the latency report here.")
 @click.option("--report-frames", is_flag=True, help="Add every frame's timestamps to --report.")
+@max_pixels_option
+@overwrite_option
 @quiet_option("No live numbers.")
 def webcam(**opts) -> None:
     """Swap faces live: camera -> newest frame -> swap -> output, with live controls.
@@ -116,13 +155,12 @@ def webcam(**opts) -> None:
     """
     from ghost_engine.commands.run import parse_sources
     from ghost_engine.runtime.devices import check_device
-    from ghost_engine.video.output import check_output_path
     from ghost_engine.webcam.capture import open_camera
     from ghost_engine.webcam.controls import LiveControls
     from ghost_engine.webcam.loop import LoopConfig
     from ghost_engine.webcam.sinks import open_output
 
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    log_to_stderr()
     size = parse_resolution(opts["resolution"])
     sources = parse_sources(opts["sources"])
     if not sources or any(not person for person in sources):
@@ -134,15 +172,20 @@ def webcam(**opts) -> None:
         max_seconds=opts["duration"],
         print_every_s=0.0 if opts["quiet"] else 1.0,
     )
-    if opts["report"] is not None:
-        check_output_path(opts["report"])
+    overwrite = _check_paths(opts, sources)
     check_device(config.device)
     controls = LiveControls(len(sources))
-    camera = open_camera(opts["camera"], size=size, fps=opts["fps"], loop=opts["loop"])
+    camera = open_camera(
+        opts["camera"],
+        size=size,
+        fps=opts["fps"],
+        loop=opts["loop"],
+        max_pixels=opts["max_pixels"],
+    )
     info = getattr(camera, "info", None)
     fps = float(info.rate) if info is not None else (opts["fps"] or 30.0)
     try:
-        sink = open_output(opts["output"], fps=fps, controls=controls)
+        sink = open_output(opts["output"], fps=fps, controls=controls, overwrite=overwrite)
     except BaseException:
         camera.close()
         raise
@@ -164,7 +207,8 @@ def _run(opts, config, sources, camera, sink, controls, loop, fps) -> None:
             server = ControlServer(controls, opts["control_port"], monitor.numbers).start()
             click.echo(f"live controls: {server.url}/state and POST {server.url}/control", err=True)
         if echo is not None:
-            click.echo(f"camera: {camera.description}; output: {opts['output']}", err=True)
+            shown = one_line(f"camera: {camera.description}; output: {opts['output']}")
+            click.echo(shown, err=True)
         result = run_live(stage, camera, sink, controls, loop, echo=echo, monitor=monitor)
     except BaseException:
         camera.close()

@@ -1,7 +1,16 @@
 """Video encoder settings and one encoder writing one file (a segment of the output).
 
 The codec names users type (`h264`, `hevc`...) map to FFmpeg encoders; options that an
-encoder does not have are refused rather than silently ignored.
+encoder does not have are refused rather than silently ignored. `plan_encode` opens the
+encoder once on a blank frame in memory before any decoding, so settings it refuses
+(a preset, a pixel format, a size) fail at once with one line naming the setting.
+
+Odd-sized videos: 4:2:0 and 4:2:2 encoders such as x264 need even sizes. Where the
+encoder refuses the input's size, the frames are padded to the next size it takes by
+repeating the last column and row (`padded_size`), and the run's report says so. The
+alternative, cropping back in the container (MP4 `clap`, Matroska PixelCrop), is not
+written by FFmpeg's muxers for every codec and many players ignore it, so padding is the
+one behaviour that works for every codec and container.
 """
 
 from __future__ import annotations
@@ -11,12 +20,15 @@ import logging
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
+import numpy as np
 
-from ghost_engine.choices import CODECS, check_choice
-from ghost_engine.errors import UserInputError
+from ghost_engine.choices import CODECS, ENCODER_PRESETS, check_choice
+from ghost_engine.errors import OutputError, UserInputError, one_line
 from ghost_engine.types import I420, Frame
+from ghost_engine.video.media import ffmpeg_reason
 from ghost_engine.video.output import translate_write_error
 
 _log = logging.getLogger(__name__)
@@ -88,6 +100,10 @@ class EncodeSettings:
                     option="--preset",
                     value=self.preset,
                 )
+            message = (
+                f"unknown --preset '{self.preset}'; choose one of {', '.join(ENCODER_PRESETS)}"
+            )
+            check_choice("--preset", self.preset, ENCODER_PRESETS, message)
             options["preset"] = self.preset
         try:
             av.VideoFormat(pix_fmt)
@@ -96,6 +112,99 @@ class EncodeSettings:
                 f"unknown pixel format '{pix_fmt}' (--pix-fmt)", option="--pix-fmt", value=pix_fmt
             ) from exc
         return encoder, pix_fmt, options
+
+
+def padded_size(pix_fmt: str, width: int, height: int) -> tuple[int, int]:
+    """`width` x `height` rounded up to whole chroma samples of `pix_fmt` (4:2:0: even)."""
+    probe = av.VideoFormat(pix_fmt, 64, 64)
+    chroma = [c for c in probe.components if c.is_chroma]
+    step_x = 64 // chroma[0].width if chroma else 1
+    step_y = 64 // chroma[0].height if chroma else 1
+    return -(-width // step_x) * step_x, -(-height // step_y) * step_y
+
+
+def plan_encode(
+    settings: EncodeSettings,
+    width: int,
+    height: int,
+    *,
+    format_name: str = "mp4",
+    rate: Fraction = Fraction(25),
+) -> tuple[int, int]:
+    """The size frames are encoded at: the input's, or `padded_size` where the encoder
+    refuses the input's. Opens the encoder on a blank frame in memory (and closes it), so
+    a setting it refuses is a UserInputError now, naming the setting, not after decoding.
+    """
+    encoder, pix_fmt, options = settings.resolve()
+    formats = av.Codec(encoder, "w").video_formats or ()
+    names = [f.name for f in formats]
+    if names and pix_fmt not in names:
+        raise UserInputError(
+            f"--pix-fmt {pix_fmt} is not supported by --codec {settings.codec} ({encoder}); "
+            f"use one of {', '.join(names[:12])}",
+            option="--pix-fmt",
+            value=pix_fmt,
+            allowed=tuple(names),
+        )
+    failure = _trial(encoder, pix_fmt, options, width, height, format_name, rate)
+    if failure is None:
+        return width, height
+    padded = padded_size(pix_fmt, width, height)
+    if padded != (width, height):
+        if _trial(encoder, pix_fmt, options, *padded, format_name, rate) is None:
+            return padded
+    for key, flag in (("preset", "--preset"), ("crf", "--crf")):
+        if key in options:
+            rest = {k: v for k, v in options.items() if k != key}
+            if _trial(encoder, pix_fmt, rest, width, height, format_name, rate) is None:
+                raise UserInputError(
+                    f"the {settings.codec} encoder ({encoder}) refuses {flag} {options[key]} "
+                    f"({failure}); choose another value",
+                    option=flag,
+                    value=options[key],
+                )
+    raise UserInputError(
+        f"the {settings.codec} encoder ({encoder}) cannot encode a {width}x{height} {pix_fmt} "
+        f"video ({failure}); choose another --codec or --pix-fmt",
+        option="--codec",
+        value=settings.codec,
+    )
+
+
+def _trial(
+    encoder: str,
+    pix_fmt: str,
+    options: dict[str, str],
+    width: int,
+    height: int,
+    format_name: str,
+    rate: Fraction,
+) -> str | None:
+    """Encode one blank frame into memory; None if that worked, else FFmpeg's reason."""
+    try:
+        with av.open(io.BytesIO(), mode="w", format=format_name) as out:
+            stream = cast(av.VideoStream, out.add_stream(encoder, rate=rate, options=dict(options)))
+            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+            stream.time_base = stream.codec_context.time_base = Fraction(1) / rate
+            blank = av.VideoFrame(width, height, pix_fmt)
+            for plane in blank.planes:
+                plane.update(bytes(plane.buffer_size))
+            blank.pts = 0
+            out.mux(stream.encode(blank))
+            out.mux(stream.encode(None))
+    except (av.error.FFmpegError, ValueError, OSError) as exc:
+        return ffmpeg_reason(exc)
+    return None
+
+
+def pad_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """An (H, W, C) image grown to `height` x `width` by repeating its last row and column."""
+    extra_y, extra_x = height - image.shape[0], width - image.shape[1]
+    if extra_y == 0 and extra_x == 0:
+        return image
+    if extra_y < 0 or extra_x < 0:
+        raise ValueError(f"frame {image.shape[1]}x{image.shape[0]} is larger than {width}x{height}")
+    return np.pad(image, ((0, extra_y), (0, extra_x), (0, 0)), mode="edge")
 
 
 def container_supports(format_name: str, codec: str) -> bool:
@@ -132,7 +241,9 @@ class SegmentEncoder:
         except OSError as exc:
             raise translate_write_error(exc, path) from exc
         try:
-            stream = self._container.add_stream(encoder, rate=rate, options=options)
+            stream = cast(
+                av.VideoStream, self._container.add_stream(encoder, rate=rate, options=options)
+            )
             stream.width, stream.height = width, height
             stream.pix_fmt = pix_fmt
             stream.time_base = time_base
@@ -149,13 +260,24 @@ class SegmentEncoder:
         self._stream = stream
 
     def encode(self, frame: Frame) -> None:
+        """Encode one frame; an RGB frame smaller than the stream (an odd-sized input the
+        encoder needs even) is padded by repeating its last row and column."""
         if frame.layout == I420:
             vf = av.VideoFrame.from_ndarray(frame.image, format="yuv420p")
         else:
-            vf = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
+            image = pad_image(frame.image, self._stream.width, self._stream.height)
+            vf = av.VideoFrame.from_ndarray(image, format="rgb24")
         vf.pts = (frame.pts if frame.pts is not None else frame.index) - self._offset
         vf.time_base = self._time_base
-        self._mux(self._stream.encode(vf))
+        try:
+            packets = self._stream.encode(vf)
+        except av.error.FFmpegError as exc:
+            raise OutputError(
+                f"encoding {one_line(str(self.path))} failed at frame {frame.index} "
+                f"({ffmpeg_reason(exc)})",
+                path=self.path,
+            ) from exc
+        self._mux(packets)
         self.frames += 1
 
     def close(self) -> None:
@@ -172,7 +294,7 @@ class SegmentEncoder:
             self._container.close()
         except (OSError, av.error.FFmpegError) as exc:
             # The file is discarded by the caller; raising here would hide the first error.
-            _log.warning("closing %s after an error failed too: %s", self.path, exc)
+            _log.info("closing %s after an error failed too: %s", self.path, exc)
 
     def _mux(self, packets: list[av.Packet]) -> None:
         try:

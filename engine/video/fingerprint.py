@@ -26,11 +26,19 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 def photos_fingerprint(
     people: Sequence[Sequence[Path]], references: Sequence[Path]
 ) -> dict[str, Any]:
-    """Source photos per person and reference photos, by content."""
+    """Source photos per person and reference photos, by content (None for a file that
+    cannot be read: the run refuses it later, with its own message)."""
     return {
-        "sources": [[file_sha256(p) for p in person] for person in people],
-        "target_faces": [file_sha256(p) for p in references],
+        "sources": [[_digest(p) for p in person] for person in people],
+        "target_faces": [_digest(p) for p in references],
     }
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
 
 
 def first_difference(old: Any, new: Any, where: str = "") -> str | None:

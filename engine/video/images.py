@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ghost_engine.errors import OutputError, UnsupportedMediaError
+from ghost_engine.errors import OutputError, UnsupportedMediaError, one_line
 from ghost_engine.types import Frame
 from ghost_engine.video.label import label_jpeg, label_png
 from ghost_engine.video.media import check_readable
@@ -22,7 +22,9 @@ def read_image(path: Path, what: str = "image") -> Frame:
     raw = np.fromfile(str(path), dtype=np.uint8)
     bgr = cv2.imdecode(raw, cv2.IMREAD_COLOR)
     if bgr is None:
-        raise UnsupportedMediaError(f"{what} {path} is not an image OpenCV can decode", path=path)
+        raise UnsupportedMediaError(
+            f"{what} {one_line(str(path))} is not an image OpenCV can decode", path=path
+        )
     return Frame(index=0, image=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
@@ -30,12 +32,16 @@ def check_image_output(path: Path) -> None:
     """Image outputs are PNG or JPEG (the two formats we can label)."""
     if Path(path).suffix.lower() not in IMAGE_OUTPUT_SUFFIXES:
         raise OutputError(
-            f"an image target needs a .png or .jpg output, got '{Path(path).name}'", path=path
+            f"an image target needs a .png or .jpg output, got '{one_line(Path(path).name)}'",
+            path=path,
         )
 
 
-def write_image(path: Path, image: np.ndarray, *, jpeg_quality: int = 95) -> None:
-    """Encode RGB `image`, label it synthetic and move it onto `path` atomically."""
+def write_image(
+    path: Path, image: np.ndarray, *, jpeg_quality: int = 95, replace: bool = True
+) -> None:
+    """Encode RGB `image`, label it synthetic and move it onto `path` atomically
+    (`replace=False`: never over a file that is there, see `output.commit`)."""
     path = Path(path)
     check_image_output(path)
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
@@ -50,7 +56,7 @@ def write_image(path: Path, image: np.ndarray, *, jpeg_quality: int = 95) -> Non
     temp = temp_path_for(path)
     try:
         temp.write_bytes(data)
-        commit(temp, path)
+        commit(temp, path, replace=replace)
     except OutputError:
         discard(temp)
         raise

@@ -7,11 +7,18 @@ target is read from its first bytes and, failing that, from what FFmpeg finds in
 from __future__ import annotations
 
 import enum
+import os
+import stat
 from pathlib import Path
 
 import av
 
-from ghost_engine.errors import InputFileNotFoundError, UnsupportedMediaError, UserInputError
+from ghost_engine.errors import (
+    InputFileNotFoundError,
+    UnsupportedMediaError,
+    UserInputError,
+    one_line,
+)
 
 # Still-image signatures OpenCV decodes; animated formats (GIF) go through FFmpeg as video.
 _IMAGE_MAGIC: tuple[tuple[int, bytes], ...] = (
@@ -32,16 +39,23 @@ class MediaKind(enum.Enum):
 def check_readable(path: Path, what: str = "input") -> Path:
     """Return `path` if it is an existing readable file, else raise a one-line error."""
     path = Path(path)
-    if not path.exists():
-        raise InputFileNotFoundError(f"{what} file not found: {path}", path=path)
-    if not path.is_file():
-        raise UserInputError(f"{what} is not a regular file: {path}", path=path)
+    shown = one_line(str(path))
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputFileNotFoundError(f"{what} file not found: {shown}", path=path) from None
+    except OSError as exc:
+        raise UserInputError(
+            f"cannot read {what} file {shown}: {exc.strerror or exc}", path=path
+        ) from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise UserInputError(f"{what} is not a regular file: {shown}", path=path)
     try:
         with path.open("rb") as fh:
             fh.read(1)
     except OSError as exc:
         raise UserInputError(
-            f"cannot read {what} file {path}: {exc.strerror or exc}", path=path
+            f"cannot read {what} file {shown}: {exc.strerror or exc}", path=path
         ) from exc
     return path
 
@@ -52,7 +66,7 @@ def detect_kind(path: Path) -> MediaKind:
     with path.open("rb") as fh:
         head = fh.read(16)
     if not head:
-        raise UnsupportedMediaError(f"target file is empty: {path}", path=path)
+        raise UnsupportedMediaError(f"target file is empty: {one_line(str(path))}", path=path)
     if any(head[off : off + len(magic)] == magic for off, magic in _IMAGE_MAGIC):
         return MediaKind.IMAGE
     with open_input(path) as container:
@@ -72,7 +86,9 @@ def open_input(path: Path) -> av.container.InputContainer:
         return av.open(str(path), mode="r")
     except av.error.InvalidDataError as exc:
         raise UnsupportedMediaError(
-            f"{path} is not an image or video FFmpeg can read (invalid data)", path=path
+            f"{one_line(str(path))} is not an image or video FFmpeg can read (invalid data; "
+            "a video may also be damaged or cut short)",
+            path=path,
         ) from exc
     except av.error.FFmpegError as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
@@ -80,6 +96,13 @@ def open_input(path: Path) -> av.container.InputContainer:
             f"cannot open {path} as media ({reason}); the file may be truncated or damaged",
             path=path,
         ) from exc
+
+
+def ffmpeg_reason(exc: BaseException) -> str:
+    """FFmpeg's reason for an error without the call it came from ("Invalid data found
+    when processing input", not the function and its arguments), on one line."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    return one_line(text.split(":")[0].strip() or type(exc).__name__)
 
 
 def _stream_kinds(container: av.container.InputContainer) -> str:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import av
 
-from ghost_engine.errors import OutputError
+from ghost_engine.errors import OutputError, UserInputError, one_line
 from ghost_engine.video.label import video_metadata
+from ghost_engine.video.media import ffmpeg_reason
 from ghost_engine.video.output import translate_write_error
 
 _log = logging.getLogger(__name__)
@@ -81,8 +82,15 @@ def mux_output(segments: list[Path], source: Path, dest: Path, time_range: TimeR
     inputs: list[av.container.InputContainer] = []
     try:
         out.metadata.update(video_metadata())
-        first = av.open(str(segments[0]))
+        first = _open_segment(segments[0])
         inputs.append(first)
+        if not first.streams.video:
+            raise UserInputError(
+                f"the finished segment {one_line(str(segments[0]))} has no video; run without "
+                "--resume to start over",
+                path=segments[0],
+                option="--resume",
+            )
         vout = out.add_stream_from_template(first.streams.video[0])
         iterators = [_video_packets(segments, vout)]
         src = av.open(str(source))
@@ -90,16 +98,49 @@ def mux_output(segments: list[Path], source: Path, dest: Path, time_range: TimeR
         for stream in list(src.streams.audio) + list(src.streams.subtitles):
             feed = _plan_stream(str(source), stream, out, storable, fmt, time_range, result)
             if feed is not None:
-                iterators.append(feed)
+                iterators.append(_cut_at_damage(feed, source, stream, result))
         for packet in heapq.merge(*iterators, key=_packet_time):
             out.mux(packet)
         out.close()
     except OSError as exc:
         raise translate_write_error(exc, dest) from exc
+    except av.error.FFmpegError as exc:
+        raise OutputError(
+            f"cannot write {one_line(str(dest))}: {ffmpeg_reason(exc)}", path=dest
+        ) from exc
     finally:
         for c in inputs:
             c.close()
     return result
+
+
+def _open_segment(path: Path) -> av.container.InputContainer:
+    """A segment file of the work folder, or a refusal saying how to start over."""
+    try:
+        return av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise UserInputError(
+            f"the finished segment {one_line(str(path))} cannot be read ({ffmpeg_reason(exc)}); "
+            "run without --resume to start over",
+            path=path,
+            option="--resume",
+        ) from exc
+
+
+def _cut_at_damage(
+    packets: Iterator[av.Packet], source: Path, stream: av.stream.Stream, result: MuxResult
+) -> Iterator[av.Packet]:
+    """A stream's packets until the target stops being readable there (then the rest of
+    that stream is left out, with a warning and a note in the result)."""
+    try:
+        yield from packets
+    except av.error.FFmpegError as exc:
+        note = (
+            f"{stream.type} stream #{stream.index}: cut short, the target "
+            f"{one_line(str(source))} cannot be read further ({ffmpeg_reason(exc)})"
+        )
+        result.dropped.append(note)
+        _log.warning("%s", note)
 
 
 def _plan_stream(
@@ -138,14 +179,22 @@ def _demux_one(path: str, index: int) -> Iterator[av.Packet]:
 
 def _video_packets(segments: list[Path], target: av.stream.Stream) -> Iterator[av.Packet]:
     for seg in segments:
-        with av.open(str(seg)) as c:
-            for packet in c.demux(c.streams.video[0]):
-                if packet.size == 0:
-                    continue
-                if packet.dts is None:
-                    packet.dts = packet.pts  # Matroska segments: intra-only FFV1
-                packet.stream = target
-                yield packet
+        with _open_segment(seg) as c:
+            try:
+                for packet in c.demux(c.streams.video[0]):
+                    if packet.size == 0:
+                        continue
+                    if packet.dts is None:
+                        packet.dts = packet.pts  # Matroska segments: intra-only FFV1
+                    packet.stream = target
+                    yield packet
+            except (av.error.FFmpegError, IndexError) as exc:
+                raise UserInputError(
+                    f"the finished segment {one_line(str(seg))} is damaged ({ffmpeg_reason(exc)}); "
+                    "run without --resume to start over",
+                    path=seg,
+                    option="--resume",
+                ) from exc
 
 
 def _copied_packets(

@@ -6,6 +6,7 @@ Frames keep the input's timestamps (so variable frame rate survives), come uprig
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -14,9 +15,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ghost_engine.errors import UnsupportedMediaError, UserInputError
+from ghost_engine.errors import UnsupportedMediaError, UserInputError, one_line
 from ghost_engine.types import Frame
 from ghost_engine.video.media import open_input
+from ghost_engine.video.pixels import check_pixels
 
 
 @dataclass(frozen=True)
@@ -35,28 +37,43 @@ class VideoInfo:
     codec: str
     audio_streams: int
     subtitle_streams: int
+    # the video stream's own duration (not the container's, which other streams may
+    # lengthen); None when the file does not say; for telling a file that ends early
+    stream_duration_s: float | None = None
 
 
-def probe_video(path: Path) -> VideoInfo:
-    """Read the stream header (and first frame, for rotation) of a video file."""
+def probe_video(path: Path, max_pixels: int | None = None, what: str = "target") -> VideoInfo:
+    """Read the stream header (and first frame, for rotation) of a video file.
+
+    With `max_pixels`, a frame size above it is refused from the header, before the
+    first frame is decoded (`pixels.check_pixels`; `what` names the file there).
+    """
     with open_input(path) as container:
         stream = _video_stream(container, path)
-        rotation = 0
-        for frame in container.decode(stream):
-            rotation = _quarter_turns(frame) * 90
-            break
-        else:
-            raise UnsupportedMediaError(
-                f"{path} has a video stream but no decodable frames", path=path
-            )
         width, height = stream.codec_context.width, stream.codec_context.height
+        if max_pixels is not None:
+            check_pixels(width, height, max_pixels, Path(path), what)
+        rotation = 0
+        try:
+            for frame in container.decode(stream):
+                rotation = _quarter_turns(frame) * 90
+                break
+            else:
+                raise UnsupportedMediaError(
+                    f"{one_line(str(path))} has a video stream but no decodable frames",
+                    path=path,
+                )
+        except av.error.FFmpegError as exc:
+            raise UnsupportedMediaError(
+                f"{one_line(str(path))} has a video stream but its first frame cannot be "
+                f"decoded ({exc.strerror or exc}); the file may be damaged",
+                path=path,
+            ) from exc
         if rotation % 180:
             width, height = height, width
         tb = stream.time_base or Fraction(1, 90000)
-        duration = None
-        if stream.duration is not None:
-            duration = float(stream.duration * tb)
-        elif container.duration is not None:
+        duration = _stream_duration(stream, tb)
+        if duration is None and container.duration is not None:
             duration = container.duration / av.time_base
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         return VideoInfo(
@@ -72,7 +89,25 @@ def probe_video(path: Path) -> VideoInfo:
             codec=stream.codec_context.name,
             audio_streams=len(container.streams.audio),
             subtitle_streams=len(container.streams.subtitles),
+            stream_duration_s=_stream_duration(stream, tb)
+            if len(container.streams) > 1
+            else duration,
         )
+
+
+def _stream_duration(stream: av.VideoStream, tb: Fraction) -> float | None:
+    """The video stream's own duration: its header's, or the DURATION tag Matroska files
+    written by FFmpeg carry per stream; None when neither is there."""
+    if stream.duration is not None:
+        return float(stream.duration * tb)
+    tag = stream.metadata.get("DURATION")
+    if tag:
+        try:
+            hours, minutes, seconds = tag.split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        except ValueError:
+            return None
+    return None
 
 
 def read_frames(
@@ -151,7 +186,14 @@ def _upright_rgb(vf: av.VideoFrame) -> np.ndarray:
 
 
 def validate_range(start_s: float | None, end_s: float | None) -> None:
-    """Reject negative or empty time ranges before anything is opened."""
+    """Reject non-finite, negative or empty time ranges before anything is opened."""
+    for option, value, allowed in (("--start", start_s, ">= 0"), ("--end", end_s, "> 0")):
+        if value is not None and not math.isfinite(value):
+            raise UserInputError(
+                f"{option} must be a finite number of seconds ({allowed}), got {value}",
+                option=option,
+                value=value,
+            )
     if start_s is not None and start_s < 0:
         raise UserInputError(
             f"--start must be >= 0 seconds, got {start_s}", option="--start", value=start_s

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ghost_engine.types import Frame
 from ghost_engine.video.encode import EncodeSettings, SegmentEncoder
-from ghost_engine.video.journal import Journal, SegmentRecord
+from ghost_engine.video.journal import Journal, SegmentRecord, segment_file_name
 
 
 @dataclass(frozen=True)
@@ -102,9 +102,8 @@ class SegmentWriter:
         return [self._folder / s.file for s in self._journal.segments]
 
     def _open(self, seg: int) -> SegmentEncoder:
-        name = f"segment-{seg:05d}{self._suffix}"
         encoder = SegmentEncoder(
-            self._folder / name,
+            self._folder / segment_file_name(seg, self._suffix),
             format_name=self._format,
             settings=self._settings,
             width=self._size[0],

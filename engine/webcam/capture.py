@@ -8,6 +8,7 @@ and always closes it at the end (or on an error), so the loop never waits foreve
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -19,11 +20,12 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from ghost_engine.errors import InputFileNotFoundError, UserInputError
+from ghost_engine.errors import InputFileNotFoundError, UserInputError, one_line
 from ghost_engine.types import Frame
 from ghost_engine.webcam.slot import LatestSlot, SlotClosed
 
 Clock = Callable[[], float]
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,13 +67,17 @@ class FileCamera:
         loop: bool = False,
         sleep: Callable[[float], None] = time.sleep,
         clock: Clock = time.perf_counter,
+        max_pixels: int | None = None,
     ) -> None:
         from ghost_engine.video.reader import probe_video
 
         self.path = Path(path)
         if not self.path.is_file():
-            raise InputFileNotFoundError(f"camera file not found: {self.path}; check the path")
-        self.info = probe_video(self.path)
+            raise InputFileNotFoundError(
+                f"camera file not found: {one_line(str(self.path))}; check the path",
+                path=self.path,
+            )
+        self.info = probe_video(self.path, max_pixels, what="camera file")
         self.description = f"file {self.path.name} at {float(self.info.rate):.3g} frames/s"
         self.size = size
         self.loop = loop
@@ -82,7 +88,10 @@ class FileCamera:
         self._index = 0
 
     def _iterate(self) -> Generator[tuple[Frame, float], None, None]:
-        """(frame, seconds since the first frame), across loops of the file."""
+        """(frame, seconds since the first frame), across loops of the file. A file that
+        stops decoding ends the stream there, with a one-line warning (and no more loops:
+        each would stop at the same place)."""
+        from ghost_engine.video.damage import DecodeWatch
         from ghost_engine.video.reader import read_frames
 
         offset = 0.0
@@ -90,12 +99,16 @@ class FileCamera:
         while True:
             first: float | None = None
             last = 0.0
-            for frame in read_frames(self.path):
+            watch = DecodeWatch(read_frames(self.path), path=self.path)
+            for frame in watch:
                 t = frame.pts_seconds if frame.pts_seconds is not None else frame.index * period
                 first = t if first is None else first
                 last = t
                 yield frame, offset + t - first
-            if not self.loop or first is None:
+            if watch.error is not None:
+                _log.warning("%s", watch.damage().message(self.path, "warn"))
+                return
+            if not self.loop or first is None or last is None:
                 return
             offset += last - first + period
 
@@ -158,21 +171,30 @@ class OpenCVCamera:
         self._cap.release()
 
 
+def camera_file(spec: str) -> Path | None:
+    """The video file a `--camera` spec names; None for a device index or a stream URL."""
+    text = str(spec).strip()
+    if text.isdigit() or "://" in text:
+        return None
+    return Path(text)
+
+
 def open_camera(
     spec: str,
     *,
     size: tuple[int, int] | None = None,
     fps: float | None = None,
     loop: bool = False,
+    max_pixels: int | None = None,
 ) -> CameraSource:
     """`0`, `1`... (device index) or `scheme://...` (stream URL) through OpenCV; anything
-    else is a video file played at its own rate (`fps` applies to devices only)."""
+    else is a video file played at its own rate (`fps` applies to devices only;
+    `max_pixels` to files, whose frame size is known from the header)."""
     text = str(spec).strip()
-    if text.isdigit():
-        return OpenCVCamera(int(text), size=size, fps=fps)
-    if "://" in text:
-        return OpenCVCamera(text, size=size, fps=fps)
-    return FileCamera(Path(text), size=size, loop=loop)
+    path = camera_file(text)
+    if path is None:
+        return OpenCVCamera(int(text) if text.isdigit() else text, size=size, fps=fps)
+    return FileCamera(path, size=size, loop=loop, max_pixels=max_pixels)
 
 
 class CaptureThread(threading.Thread):

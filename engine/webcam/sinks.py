@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import cv2
 
-from ghost_engine.choices import STREAM_FORMATS
-from ghost_engine.errors import OptionalDependencyError, OutputError, UserInputError
+from ghost_engine.choices import STREAM_FORMATS, WEBCAM_OUTPUTS
+from ghost_engine.errors import OptionalDependencyError, OutputError, UserInputError, one_line
 from ghost_engine.types import Frame
 from ghost_engine.webcam.controls import KEY_HELP, LiveControls
 
@@ -124,32 +124,66 @@ class _Clock:
 
 class FileSink:
     """H.264 (or another `EncodeSettings` codec) file through PyAV, written under a
-    temporary name and renamed when closed, so a crash leaves no half file."""
+    temporary name and renamed when closed, so a crash leaves no half file.
 
-    def __init__(self, path: Path, fps: float, settings: EncodeSettings | None = None) -> None:
+    It holds the output's lock from creation to `close`/`abort` (a second run on the
+    same file is refused), replaces an existing file only with `overwrite`, and pads
+    odd-sized frames where the encoder needs even sizes (`encode.plan_encode`).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        fps: float,
+        settings: EncodeSettings | None = None,
+        *,
+        overwrite: bool = False,
+    ) -> None:
         from ghost_engine.video.encode import EncodeSettings
-        from ghost_engine.video.output import check_output_path, temp_path_for
+        from ghost_engine.video.lock import OutputLock
+        from ghost_engine.video.mux import muxer_for
+        from ghost_engine.video.output import (
+            check_output_path,
+            final_path,
+            remove_stale_partials,
+            temp_path_for,
+        )
+        from ghost_engine.video.paths import RunPaths, check_run_paths
 
-        self.path = check_output_path(Path(path))
+        self.path = check_output_path(final_path(Path(path)))
+        muxer_for(self.path)  # an unknown container fails before the camera starts
+        self.overwrite = overwrite
+        check_run_paths(RunPaths(self.path), overwrite=overwrite)
         self.temp = temp_path_for(self.path)
         self.settings = settings or EncodeSettings(codec="h264", preset="veryfast")
         self.settings.resolve()  # a bad codec fails before the camera starts
         self.fps = fps
         self._encoder: SegmentEncoder | None = None
         self._clock = _Clock()
+        self._lock = OutputLock(self.path).acquire()
+        remove_stale_partials(self.path)
 
     def write(self, frame: Frame, at_s: float) -> None:
-        from ghost_engine.video.encode import SegmentEncoder
+        from ghost_engine.video.encode import SegmentEncoder, plan_encode
+        from ghost_engine.video.mux import muxer_for
 
         if self._encoder is None:
+            rate = Fraction(self.fps).limit_denominator(1001)
+            width, height = plan_encode(
+                self.settings,
+                frame.width,
+                frame.height,
+                format_name=muxer_for(self.path),
+                rate=rate,
+            )
             self._encoder = SegmentEncoder(
                 self.temp,
                 format_name=None,
                 settings=self.settings,
-                width=frame.width,
-                height=frame.height,
+                width=width,
+                height=height,
                 time_base=TIME_BASE,
-                rate=Fraction(self.fps).limit_denominator(1001),
+                rate=rate,
             )
         out = Frame(index=frame.index, image=frame.image, pts=self._clock.pts(at_s))
         self._encoder.encode(out)
@@ -157,18 +191,31 @@ class FileSink:
     def close(self) -> None:
         from ghost_engine.video.output import commit, discard
 
-        if self._encoder is None:
-            discard(self.temp)
-            raise OutputError(f"no frame reached the output, so {self.path} was not written")
-        self._encoder.close()
-        commit(self.temp, self.path)
+        try:
+            if self._encoder is None:
+                discard(self.temp)
+                raise OutputError(
+                    f"no frame reached the output, so {one_line(str(self.path))} was not written",
+                    path=self.path,
+                )
+            try:
+                self._encoder.close()
+                commit(self.temp, self.path, replace=self.overwrite)
+            except BaseException:
+                discard(self.temp)
+                raise
+        finally:
+            self._lock.release()
 
     def abort(self) -> None:
         from ghost_engine.video.output import discard
 
-        if self._encoder is not None:
-            self._encoder.abort()
-        discard(self.temp)
+        try:
+            if self._encoder is not None:
+                self._encoder.abort()
+            discard(self.temp)
+        finally:
+            self._lock.release()
 
 
 def stream_format(url: str) -> str:
@@ -235,8 +282,17 @@ class StreamSink:
             self._container.close()
 
 
-def open_output(spec: str, *, fps: float, controls: LiveControls) -> Sink:
-    """`window`, `virtual-camera`, `none`, a `scheme://` stream URL, or a file path."""
+def output_file(spec: str) -> Path | None:
+    """The file an `--output` spec names; None for a window, camera, stream or `none`."""
+    text = str(spec).strip()
+    if text in WEBCAM_OUTPUTS or "://" in text:
+        return None
+    return Path(text)
+
+
+def open_output(spec: str, *, fps: float, controls: LiveControls, overwrite: bool = False) -> Sink:
+    """`window`, `virtual-camera`, `none`, a `scheme://` stream URL, or a file path (an
+    existing file is replaced only with `overwrite`)."""
     text = str(spec).strip()
     if text == "window":
         return WindowSink(controls)
@@ -246,4 +302,4 @@ def open_output(spec: str, *, fps: float, controls: LiveControls) -> Sink:
         return NullSink()
     if "://" in text:
         return StreamSink(text, fps)
-    return FileSink(Path(text), fps)
+    return FileSink(Path(text), fps, overwrite=overwrite)

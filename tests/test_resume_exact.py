@@ -20,7 +20,7 @@ from face_tiles import tile
 
 from ghost_engine.face.photos import read_photo
 from ghost_engine.video.journal import JOURNAL_NAME
-from ghost_engine.video.output import work_dir_for
+from ghost_engine.video.workdir import work_dir_for
 
 FPS = 6
 FRAMES = 12

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from skimage import transform
 
 from ghost_engine.face.dlib_backend import DlibDetector
 from ghost_engine.face.geometry import (
@@ -28,7 +29,6 @@ def detector() -> DlibDetector:
 
 
 def test_umeyama_matches_scikit_image():
-    transform = pytest.importorskip("skimage.transform")
     rng = np.random.default_rng(0)
     for _ in range(5):
         src = rng.uniform(0, 500, (5, 2))

@@ -2,25 +2,49 @@
 
 Shared material is read in place. Where it is absent a test is skipped with the reason,
 except under CI (`CI=true`), which always has it: there a missing folder is a failure.
+The same rule covers everything else a test may lack (`skip_or_fail`): a reference
+package that is not installed (`require_module`), a platform feature. Under CI nothing
+is skipped in silence: what cannot run there fails and says why.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 import pytest
 
 from ghost_engine.shared_paths import golden_dir, media_dir
 
 
+def on_ci() -> bool:
+    """Whether this run is CI's (`CI=true`), where every test must run."""
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the calling test with `reason`, or fail it under CI."""
+    if on_ci():
+        pytest.fail(reason + "; CI must run this test")
+    pytest.skip(reason)
+
+
+def require_module(name: str, reason: str) -> ModuleType:
+    """The module `name`; where it cannot be imported the test is skipped with `reason`
+    and the import error, or fails under CI."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        skip_or_fail(f"{reason}: cannot import {name} ({exc})")
+
+
 def _require(path: Path, what: str, env_var: str) -> Path:
     if path.exists():
         return path
-    reason = f"{what} not found at {path} (set {env_var} to its location)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason + "; CI must have it")
-    pytest.skip(reason)
+    skip_or_fail(f"{what} not found at {path} (set {env_var} to its location)")
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
+from conftest import require_module
 from onnx import TensorProto, helper, numpy_helper
 
 from ghost_engine.face.scrfd import ScrfdConfig, ScrfdDetector, nms
@@ -92,7 +93,8 @@ def model_file(tmp_path_factory) -> str:
 
 
 def test_decoding_matches_insightface_box_for_box(model_file):
-    insight_scrfd = pytest.importorskip("insightface.model_zoo.scrfd")
+    # insightface is installed by .ci/run (with --no-deps), not by the test extras
+    insight_scrfd = require_module("insightface.model_zoo.scrfd", "the SCRFD reference")
     session = onnxruntime.InferenceSession(model_file, providers=["CPUExecutionProvider"])
     ref = insight_scrfd.SCRFD(model_file=model_file, session=session)
     ref.prepare(-1, nms_thresh=0.4, det_thresh=0.6, input_size=(SIZE, SIZE))

@@ -5,6 +5,7 @@ Tolerances: NV12 and hull fill are bit-exact; the others within 1/255 (one uint8
 
 from __future__ import annotations
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -13,7 +14,6 @@ from ghost_engine.kernels import blend, blur, color, hull_fill, letterbox, morph
 
 
 def _video_frame(media, index: int = 30):
-    av = pytest.importorskip("av")
     with av.open(str(media / "videos" / "nggyup.mp4")) as container:
         for i, frame in enumerate(container.decode(video=0)):
             if i == index:
@@ -34,7 +34,6 @@ def test_nv12_matches_pyav_on_a_real_frame(media):
 
 
 def test_nv12_matches_pyav_on_synthetic_centre_sited_frames():
-    av = pytest.importorskip("av")
     rng = np.random.default_rng(3)
     nv12 = rng.integers(0, 256, (48 * 3 // 2, 64), dtype=np.uint8)
     expected = av.VideoFrame.from_ndarray(nv12, format="nv12").to_ndarray(format="rgb24")

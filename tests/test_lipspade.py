@@ -15,6 +15,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 from torch import nn
@@ -261,7 +262,6 @@ def test_bad_mode_and_input_are_user_errors() -> None:
 @pytest.mark.slow  # tracing the convolutions takes seconds even for the narrow net
 @pytest.mark.parametrize("mode", ["official", "per_face"])
 def test_folded_small_net_exports_to_onnx_with_dynamic_batch(tmp_path: Path, mode: str) -> None:
-    ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(9)
     net = fill_module(LIPSPADEGenerator(LIPSPADEConfig(ngf=8, spade_hidden=16)))
     net.bn_mode = mode

@@ -27,6 +27,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import skip_or_fail
 from onnx import TensorProto, external_data_helper, numpy_helper
 from test_models_support import (
     make_store,
@@ -561,6 +562,13 @@ def test_one_trained_tensor_is_enough_to_pass(tmp_path):
 # ---- things that are not files ----------------------------------------------------------
 
 
+def _mkfifo(path: Path) -> None:
+    """`os.mkfifo`, or a skip where the platform has no FIFOs (a failure under CI)."""
+    if not hasattr(os, "mkfifo"):
+        skip_or_fail("FIFOs are POSIX")
+    os.mkfifo(path)
+
+
 def _in_thread(target: Callable[[], None], unblock: Callable[[], None]) -> float:
     """Run `target` and return its time; a hang fails the test instead of the session."""
     done = threading.Event()
@@ -581,10 +589,9 @@ def _in_thread(target: Callable[[], None], unblock: Callable[[], None]) -> float
     return time.monotonic() - start
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
 def test_import_of_a_fifo_is_refused_without_opening_it(tmp_path, capsys):
     fifo = tmp_path / "lm.onnx"
-    os.mkfifo(fifo)
+    _mkfifo(fifo)
     cache = tmp_path / "cache"
     manifest = write_manifest(tmp_path / "manifest.json", [onnx_entry("lm", "lm.onnx", [])])
     result: dict[str, object] = {}
@@ -610,11 +617,10 @@ def test_import_of_a_fifo_is_refused_without_opening_it(tmp_path, capsys):
     assert leftovers(cache) == []
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
 def test_a_fifo_inside_an_imported_folder_is_skipped(tmp_path, capsys):
     src = tmp_path / "offline"
     src.mkdir()
-    os.mkfifo(src / "lm.onnx")
+    _mkfifo(src / "lm.onnx")
     manifest = write_manifest(tmp_path / "manifest.json", [onnx_entry("lm", "lm.onnx", [])])
     result: dict[str, object] = {}
     opts = ["--models-dir", str(tmp_path / "cache"), "--manifest", str(manifest)]
@@ -658,10 +664,9 @@ def test_convert_of_a_folder_says_it_is_a_folder(tmp_path, capsys):
     assert list(folder.iterdir()) == []
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
 def test_convert_of_a_fifo_is_refused_without_opening_it(tmp_path, capsys):
     fifo = tmp_path / "backbone.pth"
-    os.mkfifo(fifo)
+    _mkfifo(fifo)
     result: dict[str, object] = {}
 
     def unblock() -> None:

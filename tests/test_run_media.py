@@ -9,8 +9,11 @@ import pytest
 from test_video_fixtures import decode_all, stream_seconds
 
 import ghost_engine
+from ghost_engine.backend import host_ops
 from ghost_engine.cli import main
+from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.interfaces import PassStage
+from ghost_engine.pipeline.swap import build_swap_stage
 from ghost_engine.video.encode import EncodeSettings
 from ghost_engine.video.label import is_labelled
 
@@ -48,10 +51,8 @@ def _declared_audio_s(path) -> float:
 @pytest.mark.slow
 def test_passthrough_changes_only_pixels_inside_face_masks(media, tmp_path, monkeypatch) -> None:
     """Lossless output: outside the pasted masks bit-identical, inside PSNR >= 30 dB."""
-    stage_mod = pytest.importorskip("ghost_engine.pipeline.swap")
-    ops_mod = pytest.importorskip("ghost_engine.backend.host_ops")
     supports: dict[int, np.ndarray] = {}
-    original = ops_mod.paste_back
+    original = host_ops.paste_back
 
     def recording_paste(frame, swap, mask, matrix):
         h, w = frame.shape[:2]
@@ -68,11 +69,11 @@ def test_passthrough_changes_only_pixels_inside_face_masks(media, tmp_path, monk
         frame_masks.append((key, supports[key]))
 
     frame_masks: list = []
-    monkeypatch.setattr(ops_mod, "paste_back", recording_paste)
+    monkeypatch.setattr(host_ops, "paste_back", recording_paste)
     src = media / "videos" / "nggyup.mp4"
-    config = stage_mod.SwapConfig(generator="passthrough", detector="dlib", recognizer="dlib")
+    config = SwapConfig(generator="passthrough", detector="dlib", recognizer="dlib")
     out = tmp_path / "out.mkv"
-    stages = [stage_mod.build_swap_stage(config, [[media / "faces" / "mark.jpg"]])]
+    stages = [build_swap_stage(config, [[media / "faces" / "mark.jpg"]])]
     seen: list[np.ndarray] = []
 
     class Spy(PassStage):  # records, per output frame, the union of its mask supports
@@ -113,7 +114,6 @@ def test_passthrough_changes_only_pixels_inside_face_masks(media, tmp_path, monk
 
 @pytest.mark.slow
 def test_cli_passthrough_writes_report(media, tmp_path, capsys) -> None:
-    pytest.importorskip("ghost_engine.face.stage")
     out, rep = tmp_path / "o.mp4", tmp_path / "r.json"
     argv = ["run", str(media / "videos" / "nggyup.mp4"), "-s", str(media / "faces" / "mark.jpg")]
     argv += ["-o", str(out), "--generator", "passthrough", "--detector", "dlib"]

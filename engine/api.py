@@ -121,7 +121,8 @@ def swap_video(
     )
     with _photo_choices(report, people, refs), run_ctx as run:
         # the model files by identity, known once loaded: a resume must find them unchanged
-        models = {"models": built[-1].model_files} if built else {}
+        loaded = built[-1] if built else None
+        models = {"models": loaded.model_files} if isinstance(loaded, SwapStage) else {}
         job = dataclasses.replace(job, fingerprint={**job.fingerprint, **models})
         run_video(job, run.stages, report, read=run.read, stop=run.stop)
     if chosen.frames_on_device:

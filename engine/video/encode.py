@@ -223,7 +223,7 @@ class SegmentEncoder:
         self,
         path: Path,
         *,
-        format_name: str,
+        format_name: str | None,
         settings: EncodeSettings,
         width: int,
         height: int,

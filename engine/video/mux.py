@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 
@@ -165,10 +166,11 @@ def _plan_stream(
         _log.warning("dropping %s", note)
         return None
     codec = "aac" if "aac" in storable else "libopus"
-    target = out.add_stream(codec, rate=stream.codec_context.sample_rate)
-    target.layout = stream.codec_context.layout
+    audio = cast(av.AudioStream, stream)  # its type was checked above
+    encoded = cast(av.AudioStream, out.add_stream(codec, rate=audio.codec_context.sample_rate))
+    encoded.layout = audio.codec_context.layout
     result.audio.append(f"re-encoded {name} -> {codec}")
-    return _reencoded_packets(source, stream.index, target, time_range)
+    return _reencoded_packets(source, stream.index, encoded, time_range)
 
 
 def _demux_one(path: str, index: int) -> Iterator[av.Packet]:
@@ -186,7 +188,7 @@ def _video_packets(segments: list[Path], target: av.stream.Stream) -> Iterator[a
                         continue
                     if packet.dts is None:
                         packet.dts = packet.pts  # Matroska segments: intra-only FFV1
-                    packet.stream = target
+                    packet.stream = cast(av.VideoStream, target)
                     yield packet
             except (av.error.FFmpegError, IndexError) as exc:
                 raise UserInputError(
@@ -223,7 +225,8 @@ def _reencoded_packets(
     with av.open(path) as c:
         stream = c.streams[index]
         rate = target.codec_context.sample_rate
-        for frame in c.decode(stream):
+        for decoded in c.decode(stream):
+            frame = cast(av.AudioFrame, decoded)  # an audio stream decodes to audio frames
             if frame.time is None or frame.time < time_range.start_s - 1e-6:
                 continue
             if time_range.end_s is not None and frame.time >= time_range.end_s - 1e-6:

@@ -7,7 +7,7 @@ Frames keep the input's timestamps (so variable frame rate survives), come uprig
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -116,7 +116,7 @@ def read_frames(
     start_s: float | None = None,
     end_s: float | None = None,
     first_index: int = 0,
-) -> Iterator[Frame]:
+) -> Generator[Frame, None, None]:
     """Yield upright RGB frames with `start_s <= time < end_s`, numbered from `first_index`.
 
     Seeks to the keyframe before `start_s` and drops the frames before it, so starting
@@ -178,7 +178,7 @@ def _quarter_turns(vf: av.VideoFrame) -> int:
 
 
 def _upright_rgb(vf: av.VideoFrame) -> np.ndarray:
-    image = vf.to_ndarray(format="rgb24")
+    image: np.ndarray = vf.to_ndarray(format="rgb24")
     turns = _quarter_turns(vf)
     if turns:
         image = np.ascontiguousarray(np.rot90(image, k=turns))

@@ -75,15 +75,16 @@ class SegmentWriter:
         return done[-1].index + 1 if done else 0
 
     def __call__(self, frame: Frame) -> None:
-        seg = self._plan.index_of(frame.pts)
+        pts = frame.pts if frame.pts is not None else frame.index  # decoders always set pts
+        seg = self._plan.index_of(pts)
         if seg < self.first_pending:
             return  # warm-up frame of a segment finished by an earlier run
         if seg != self._current or self._encoder is None:
             self._finish(next_segment=seg)
             self._encoder = self._open(seg)
-            self._first_pts = frame.pts
+            self._first_pts = pts
         self._encoder.encode(frame)
-        self._last_pts = frame.pts
+        self._last_pts = pts
         self._faces += int(frame.meta.get("faces_swapped", 0) > 0)
         self.frames_written += 1
 

@@ -22,7 +22,7 @@ from ghost_engine.training.prepare import PrepareConfig, prepare_dataset
 from ghost_engine.training.run_config import merge
 from ghost_engine.training.swap_recipe import SwapRecipe
 from ghost_engine.training.train_loop import TrainingLoop, train
-from ghost_engine.training.variants import build_generator
+from ghost_engine.training.variants import build_generator, build_networks
 
 TERMS = ("adv", "attr", "id", "rec", "eyes", "loss_g", "loss_d")
 
@@ -131,6 +131,60 @@ def test_stage_steps_report_finite_losses(six_pairs, tmp_path, stage):
     g.load_state_dict(read_state_dict(tmp_path / stage / "G_latest.pth"), strict=True)
     saved = torch.load(tmp_path / stage / "training.pt", weights_only=True)
     assert cfgmod.from_dict(saved["config"]) == cfg
+
+
+def _pooled(net: torch.nn.Module, kind: tuple[type, ...], name: str) -> torch.Tensor:
+    """Parameter `name` of every `kind` layer of `net` that has one, in one flat tensor."""
+    found = [getattr(m, name) for m in net.modules() if isinstance(m, kind)]
+    return torch.cat([p.detach().flatten() for p in found if p is not None])
+
+
+def test_generator_from_scratch_starts_from_the_official_init(six_pairs, tmp_path):
+    # official network/AEI_Net.py weight_init: xavier-normal conv/deconv weights, linear
+    # weights N(0, 0.001) and zero bias; D at PyTorch's default (never initialised there)
+    cfg = _tiny("stage1", six_pairs, tmp_path)
+    loop = TrainingLoop(SwapRecipe(cfg))
+    g = loop.nets.generator
+    convs = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    standard = torch.cat(  # each weight over its xavier-normal std: pooled, N(0, 1)
+        [
+            m.weight.detach().flatten()
+            / math.sqrt(2 / ((m.weight.shape[0] + m.weight.shape[1]) * m.weight[0, 0].numel()))
+            for m in g.modules()
+            if isinstance(m, convs)
+        ]
+    )
+    linear = _pooled(g, (torch.nn.Linear,), "weight")
+    # 5% on the std of > 40k samples (6 standard errors are under 2.1%), mean 6 errors
+    assert standard.numel() > 40_000 and linear.numel() > 40_000
+    assert standard.std().item() == pytest.approx(1.0, rel=0.05)
+    assert abs(standard.mean().item()) < 6 / math.sqrt(standard.numel())
+    assert linear.std().item() == pytest.approx(0.001, rel=0.05)
+    assert abs(linear.mean().item()) < 6 * 0.001 / math.sqrt(linear.numel())
+    assert torch.count_nonzero(_pooled(g, (torch.nn.Linear,), "bias")) == 0
+    torch.manual_seed(cfg.seed)  # what the loop builds before initialising G
+    default = build_networks(cfg.model, eye_loss=False)
+    for key, value in default.discriminator.state_dict().items():
+        assert torch.equal(loop.nets.discriminator.state_dict()[key], value), key
+    # G's conv biases keep their default init too (the official weight_init skips them)
+    assert torch.equal(_pooled(g, convs, "bias"), _pooled(default.generator, convs, "bias"))
+
+
+def test_init_g_keeps_the_checkpoint(six_pairs, tmp_path):
+    # a generator started from a file is not re-initialised: with G's rate at 0 a run of
+    # one step ends on the file's parameters, bit for bit (BN statistics do move)
+    cfg = _tiny("stage1", six_pairs, tmp_path / "run", max_steps=1, image_every=0)
+    torch.manual_seed(123)
+    start = build_generator(cfg.model)
+    with torch.no_grad():
+        for p in start.parameters():  # neither PyTorch's default nor the official init
+            p.uniform_(-0.02, 0.03)
+    torch.save(start.state_dict(), tmp_path / "G_start.pth")
+    cfg = merge(cfg, {"init_g": str(tmp_path / "G_start.pth"), "optim": {"lr_g": 0.0}})
+    train(SwapRecipe(cfg))
+    ended = read_state_dict(tmp_path / "run" / "G_latest.pth")
+    for key, value in start.named_parameters():
+        assert torch.equal(ended[key], value), key
 
 
 @pytest.mark.slow

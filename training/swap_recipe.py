@@ -1,11 +1,13 @@
 """Swap training as a recipe of the training loop: GHOST's AEI-Net and its discriminator.
 
 The networks come from `variants` (the engine's own AEINet and MultiscaleDiscriminator
-for the official layout), the data from a prepared dataset (`PairDataset`), the step is
-`GanStep`, which carries the official running mean of the adversarial loss from step to
-step (saved with the position, so a resumed run continues it). Weights are written as
-`G_latest.pth`/`D_latest.pth` and per epoch `G_epoch001.pth`...: bare state dicts in the
-official key layout, loadable by `ghost_engine.networks.load` and by the official code.
+for the official layout; a generator trained from scratch starts from the official
+initialisation, `init_official`), the data from a prepared dataset (`PairDataset`), the
+step is `GanStep`, which carries the official running mean of the adversarial loss from
+step to step (saved with the position, so a resumed run continues it). Weights are
+written as `G_latest.pth`/`D_latest.pth` and per epoch `G_epoch001.pth`...: bare state
+dicts in the official key layout, loadable by `ghost_engine.networks.load` and by the
+official code.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
+from ghost_engine.networks.aei_net import init_official
 from ghost_engine.training.adversarial_step import AdamSettings
 from ghost_engine.training.config import TrainConfig
 from ghost_engine.training.dataset import PairDataset
@@ -51,7 +54,14 @@ class SwapRecipe:
         return SwapPosition(adv_accumulated=self.config.optim.adv_accumulated_init)
 
     def build_networks(self) -> Networks:
-        return build_networks(self.config.model, eye_loss=self.config.eye_loss)
+        """Fresh networks; a generator trained from scratch (no `init_g`) gets the
+        official initialisation, one started from a file is left for the loop to load
+        (so its run draws exactly the random numbers it drew before). D keeps PyTorch's
+        default initialisation, as in the official code."""
+        nets = build_networks(self.config.model, eye_loss=self.config.eye_loss)
+        if not self.config.init_g:
+            init_official(nets.generator)
+        return nets
 
     def use_global_batchnorm(self, generator: nn.Module) -> None:
         convert_batchnorm(generator)

@@ -5,11 +5,13 @@ weight files and what it logs (`swap_recipe`, `sr_recipe`). The loop does the re
 same way for all of them. Single process or data parallel under `torchrun` (one process
 per GPU, or Gloo on CPUs): the global batch is split evenly, gradients are averaged by
 DistributedDataParallel, batch statistics are shared (`model.sync_bn`) and losses use
-global counts, so K steps on P processes train the same weights as one process with the
-whole batch. The batch order is deterministic and resumes at any step (`EpochOrder`); the
-resume point holds every RNG state, the optimiser, scheduler and scaler states and the
-step counters, written atomically with the weights (`run_state`); scalars go to
-`metrics.jsonl` and TensorBoard, sample grids to PNG (`RunLog`).
+global counts, so every step on P processes has the gradients of one process with the
+whole batch, to float rounding (which, at Adam's eps 1e-8, can flip the update of an
+element whose gradient is near zero). The batch order is deterministic and resumes at
+any step (`EpochOrder`); the resume point holds every RNG state, the optimiser,
+scheduler and scaler states and the step counters, written atomically with the weights
+(`run_state`); scalars go to `metrics.jsonl` and TensorBoard, sample grids to PNG
+(`RunLog`).
 """
 
 from __future__ import annotations

@@ -12,6 +12,33 @@ import torch.nn.functional as F
 from torch import nn
 
 BACKBONES = ("unet", "linknet")
+OFFICIAL_LINEAR_STD = 0.001  # std of the official initialisation's linear weights
+
+
+def init_official(module: nn.Module) -> None:
+    """Give `module`'s layers the official GHOST initialisation, in place.
+
+    The official `network/AEI_Net.py` applies its `weight_init` to the attribute encoder
+    and the AAD generator before training from scratch: every Conv2d and ConvTranspose2d
+    weight is drawn `xavier_normal_` (std sqrt(2 / (fan_in + fan_out))), their biases keep
+    PyTorch's default; every Linear weight is drawn from N(0, 0.001) with a zero bias, so
+    the AAD layers' identity terms (`fc1`, `fc2`) start near zero. PyTorch's default
+    (uniform, std 1/sqrt(3 fan_in)) differs: sqrt(3) smaller for a square convolution,
+    and 25 times larger for a linear layer over the 512-d identity, so a run from scratch
+    without this does not start where the paper's did. Norm layers are left as they are,
+    and so is the discriminator (the official code never initialises it). Loading weights
+    replaces all of it, so only a generator trained from scratch needs this.
+    """
+
+    def init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, mean=0.0, std=OFFICIAL_LINEAR_STD)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
+            nn.init.xavier_normal_(m.weight)
+
+    module.apply(init)  # children before parents, as the official `self.apply` visits them
 
 
 def conv4x4(c_in: int, c_out: int) -> nn.Sequential:

@@ -19,6 +19,7 @@ from ghost_engine.backend import open_backend
 from ghost_engine.face.stage import SwapStage
 from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.interfaces import ImageOps, StreamStage
+from ghost_engine.pipeline.face_models import loaded_models
 from ghost_engine.pipeline.progress import ProgressConfig
 from ghost_engine.pipeline.report import RunReport
 from ghost_engine.pipeline.runner import PipelineConfig
@@ -104,6 +105,8 @@ def swap_video(
         # the model files by identity, known once loaded: a resume must find them unchanged
         models = {"models": built[-1].model_files} if built else {}
         job = dataclasses.replace(job, fingerprint={**job.fingerprint, **models})
+        if built:
+            report.settings["models"] = loaded_models(built[-1])
         run_video(job, run.stages, report, read=run.read, stop=run.stop)
     if chosen.frames_on_device:
         report.settings["cuda_backend"] = run.summary()
@@ -129,6 +132,9 @@ def swap_image(
     report = _report("image", target, output, people)
     report.settings = {"swap": _config_dict(config)}
     with _stages(config, people, refs, stages) as built:
+        for stage in built:
+            if isinstance(stage, SwapStage):  # which models the face swap loaded
+                report.settings["models"] = loaded_models(stage)
         log = None if faces_log is None else Path(faces_log)
         return run_image(Path(target), Path(output), built, report, log)
 

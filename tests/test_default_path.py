@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,21 +90,25 @@ def _cli(*args: object, manifest: Path | None) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
-def made(tmp_path_factory: pytest.TempPathFactory) -> MadeModels:
-    """The five model files, made once per session under the pytest tmp dir."""
+def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MadeModels]:
+    """The five model files, made once per session under the pytest tmp dir (and removed
+    after it: they are 1 GB)."""
     root = tmp_path_factory.mktemp("made-models")
     files = write_model_files(root / "files")
-    return MadeModels(files, write_own_manifest(files, root / "own-models.json"))
+    yield MadeModels(files, write_own_manifest(files, root / "own-models.json"))
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def store(made: MadeModels, tmp_path_factory: pytest.TempPathFactory) -> InstalledStore:
-    """A store holding every made file, installed by `ghost-engine models import`."""
+def store(made: MadeModels, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InstalledStore]:
+    """A store holding every made file, installed by `ghost-engine models import` (removed
+    after the session: with the converted copies and the generator's ONNX, 3 GB)."""
     root = tmp_path_factory.mktemp("store")
     folder = next(iter(made.files.values())).parent
     done = _cli("models", "import", folder, "--models-dir", root, manifest=made.manifest)
     assert done.returncode == 0, done.stderr
-    return InstalledStore(root, done.stdout)
+    yield InstalledStore(root, done.stdout)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _clip_frames(path: Path, start_s: float = 0.0, end_s: float = float("inf")) -> list:
@@ -301,7 +306,10 @@ def test_a_missing_default_model_stops_the_run(
         if path.is_file() and not path.name.startswith("G_unet_2blocks."):
             os.link(path, partial / path.name)  # the same verified files, minus the generator
     out = tmp_path / "out.mp4"
-    done = _run(media, partial, out, manifest=made.manifest)
+    try:
+        done = _run(media, partial, out, manifest=made.manifest)
+    finally:
+        shutil.rmtree(partial)  # the links would keep 500 MB alive after the session
     assert done.returncode == 5
     assert "missing model files" in done.stderr and "G_unet_2blocks" in done.stderr
     assert not out.exists()

@@ -23,6 +23,7 @@ from ghost_engine.face.photos import CHOICE_NOTE, PHOTO_LOG
 from ghost_engine.face.stage import SwapStage
 from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.interfaces import ImageOps, StreamStage
+from ghost_engine.pipeline.face_models import loaded_models
 from ghost_engine.pipeline.progress import ProgressConfig
 from ghost_engine.pipeline.report import RunReport
 from ghost_engine.pipeline.runner import PipelineConfig
@@ -124,6 +125,8 @@ def swap_video(
         loaded = built[-1] if built else None
         models = {"models": loaded.model_files} if isinstance(loaded, SwapStage) else {}
         job = dataclasses.replace(job, fingerprint={**job.fingerprint, **models})
+        if built:
+            report.settings["models"] = loaded_models(built[-1])
         run_video(job, run.stages, report, read=run.read, stop=run.stop)
     if chosen.frames_on_device:
         report.settings["cuda_backend"] = run.summary()
@@ -162,6 +165,9 @@ def swap_image(
     if stages is None:
         _check_photos(people, refs, max_pixels)
     with _photo_choices(report, people, refs), _stages(config, people, refs, stages) as built:
+        for stage in built:
+            if isinstance(stage, SwapStage):  # which models the face swap loaded
+                report.settings["models"] = loaded_models(stage)
         return run_image(job, built, report)
 
 

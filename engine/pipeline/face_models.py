@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ghost_engine.backend.sessions import SessionOpener
 from ghost_engine.face.analysis import AnalysisModels
@@ -24,6 +24,7 @@ from ghost_engine.interfaces import Detector, Enhancer, Generator, LandmarkModel
 if TYPE_CHECKING:
     import torch
 
+    from ghost_engine.face.stage import SwapStage
     from ghost_engine.networks.lipspade import LIPSPADEGenerator
     from ghost_engine.store import ModelStore
 
@@ -250,6 +251,17 @@ def _default_models_dir() -> Path:
     from ghost_engine.store import default_models_dir
 
     return default_models_dir()
+
+
+def loaded_models(stage: SwapStage) -> dict[str, Any]:
+    """What a swap stage loaded, for the run report's `settings.models`: every model file
+    by identity (as the loader recorded it, `FaceModels.files`) and the runtime the
+    generator runs on, so a report shows which models a run really used."""
+    from ghost_engine.face.generator import GeneratorRunner  # imports torch: only once built
+
+    generator = stage.synthesis.models.generator
+    runtime = generator.runtime if isinstance(generator, GeneratorRunner) else "custom"
+    return {"files": dict(stage.model_files), "generator_runtime": runtime}
 
 
 def build_models(

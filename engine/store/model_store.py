@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ghost_engine.errors import ModelMissingError
+from ghost_engine.errors import CheckpointError, ModelMissingError
 from ghost_engine.store.download_progress import Progress
 from ghost_engine.store.fetch import DownloadConfig
 from ghost_engine.store.limits import SizeLimit
@@ -23,6 +23,10 @@ from ghost_engine.store.paths import default_models_dir
 from ghost_engine.store.records import CacheRecords, archive_key
 
 BASE_URL_ENV = "GHOST_ENGINE_MODEL_BASE_URL"
+# A manifest of one's own (self-hosted files, where the published hashes do not apply):
+# read by every store that is given no manifest, so runs check what `models` commands
+# given the same variable installed.
+MANIFEST_ENV = "GHOST_ENGINE_MODEL_MANIFEST"
 UNVERIFIED_SOURCE = "pinned on first download, unverified source"
 
 
@@ -53,7 +57,8 @@ class ModelStore:
     """The model cache: lookup, verification, download and import of model files.
 
     `root` defaults to `default_models_dir()`. `manifest`, `config`, `base_url` and
-    `progress` default to the packaged manifest, `DownloadConfig()`,
+    `progress` default to the manifest at `manifest_path` (else at
+    `$GHOST_ENGINE_MODEL_MANIFEST`, else the packaged one), `DownloadConfig()`,
     `$GHOST_ENGINE_MODEL_BASE_URL` and a progress reporter on stderr. Safe to share between
     threads for lookups; downloads of the same file must not run twice at once.
     """
@@ -69,6 +74,8 @@ class ModelStore:
         manifest_path: Path | None = None,
     ) -> None:
         self.root = Path(root).expanduser() if root is not None else default_models_dir()
+        if manifest is None and manifest_path is None and os.environ.get(MANIFEST_ENV):
+            manifest_path = Path(os.environ[MANIFEST_ENV]).expanduser()
         self.manifest = manifest if manifest is not None else load_manifest(manifest_path)
         self.manifest_path = manifest_path
         self.config = config if config is not None else DownloadConfig()
@@ -95,21 +102,49 @@ class ModelStore:
         """The file to load for `name`: its verified `.safetensors` copy if there is one.
 
         A file changed since its last verification is verified again first (hash, then
-        structure); a corrupt one is removed. Missing: ModelMissingError naming the command.
+        structure); a corrupt one is removed. One verified against another hash than this
+        store expects (installed under another manifest) is refused with CheckpointError
+        and left in place. Missing: ModelMissingError naming the command.
         """
         if not self.is_installed(name):
             raise self.missing_error([name])
         stamp, converted = self.records.stamp(name)
         path = self.file_path(name)
         conv_path = path.with_suffix(".safetensors")
-        stale = stamp is None or not stamp.matches(path)
-        if not stale and converted is not None and not converted.matches(conv_path):
-            stale = True  # the converted copy changed: check it (and remake it) first
-        if stale:
+        # a converted copy that changed is checked (and remade) with its file
+        conv_changed = converted is not None and not converted.matches(conv_path)
+        if stamp is None or not stamp.matches(path) or conv_changed:
             from ghost_engine.store.install import verify_installed
 
             return _preferred(verify_installed(self, name))
+        if not self._hash_fits(name, stamp.sha256):
+            raise self._other_hash_error(name, stamp.sha256, path)
         return conv_path if converted is not None else path
+
+    def _hash_fits(self, name: str, stamped: str) -> bool:
+        """Whether a file stamped with SHA-256 `stamped` has the hash this store expects
+        (any hash, where neither the manifest nor the lock file states one)."""
+        expected, _ = self.expected_sha256(self.entry(name))
+        return expected is None or stamped == expected
+
+    def _other_hash_error(self, name: str, stamped: str, path: Path) -> CheckpointError:
+        """The error for a file verified against another hash than this store expects.
+
+        It was installed under another manifest (or lock file): trusting its stamp would
+        let a self-hosted file pass where the published hash applies. The file is intact,
+        so it is left in place for the manifest it belongs to.
+        """
+        expected, where = self.expected_sha256(self.entry(name))
+        if where == "the manifest":
+            where = f"the manifest {self.manifest.source}"
+        return CheckpointError(
+            f"{name}: {path} was verified as SHA-256 {stamped}, but {where} expects "
+            f"{expected}: it was installed under another manifest, so it is not used (it "
+            f"was left in place). Use that manifest "
+            f"(${MANIFEST_ENV}, or --manifest on 'ghost-engine models'), or replace the "
+            f"file with: {self.fix_command([name])} --force",
+            path=path,
+        )
 
     def require(
         self,
@@ -141,7 +176,12 @@ class ModelStore:
         path = self.root / entry.file
         stamp, converted = self.records.stamp(name)
         present = path.is_file()
-        verified = present and stamp is not None and stamp.matches(path)
+        verified = (
+            present
+            and stamp is not None
+            and stamp.matches(path)
+            and self._hash_fits(name, stamp.sha256)
+        )
         conv_path = path.with_suffix(".safetensors")
         conv_ok = verified and converted is not None and converted.matches(conv_path)
         return ModelStatus(

@@ -123,10 +123,10 @@ def swap_video(
     with _photo_choices(report, people, refs), run_ctx as run:
         # the model files by identity, known once loaded: a resume must find them unchanged
         loaded = built[-1] if built else None
-        models = {"models": loaded.model_files} if isinstance(loaded, SwapStage) else {}
-        job = dataclasses.replace(job, fingerprint={**job.fingerprint, **models})
-        if built:
-            report.settings["models"] = loaded_models(built[-1])
+        if isinstance(loaded, SwapStage):
+            models = {"models": loaded.model_files}
+            job = dataclasses.replace(job, fingerprint={**job.fingerprint, **models})
+            report.settings["models"] = loaded_models(loaded)
         run_video(job, run.stages, report, read=run.read, stop=run.stop)
     if chosen.frames_on_device:
         report.settings["cuda_backend"] = run.summary()

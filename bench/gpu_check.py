@@ -74,6 +74,8 @@ REPO = BENCH.parent
 DEFAULT_CLIP = REPO / ".gpu" / "clip.mp4"
 LOG_TAIL = 4000  # characters of a failed section's output kept in the JSON
 # Each section's share of the run in seconds, in the order they run (by value); 270 in all.
+# `--tiny` runs on a CPU, slower than the shares assume: each share is this many times larger.
+TINY_SLOWER = 3
 SECTION_SECONDS = {
     "probe": 20,
     "generator": 90,
@@ -503,7 +505,7 @@ def run_section(name: str, cfg: CheckConfig, share: float, log: Path) -> dict:
         out.write(f"\n===== {name} (share {share:.0f} s)\n".encode())
         out.flush()
         proc = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            args, stdout=out, stderr=subprocess.STDOUT, env=env, process_group=0
         )
         timed_out = False
         try:
@@ -524,7 +526,7 @@ def run_section(name: str, cfg: CheckConfig, share: float, log: Path) -> dict:
         except json.JSONDecodeError as exc:
             data = {"result_file": f"unreadable: {exc}"}
     if timed_out:
-        data["status"] = f"timed out after {share:.0f} s"
+        data["status"] = f"timed out after {round(share, 1):g} s"
     elif not data.get("finished"):
         how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
         data["status"] = "error"
@@ -704,12 +706,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     report["environment"]["clip"] = {"path": str(cfg.video), "bytes": cfg.video.stat().st_size}
     cfg = replace(cfg, scratch=Path(tempfile.mkdtemp(prefix="ghost-gpu-check-")))
+    write_report(report, cfg.out)  # the environment, before any section can hang
     # `timeout` stops the run with SIGTERM: end the running section and keep the report
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         for name in sections:
             left = cfg.total_seconds - (time.monotonic() - started)
-            share = min(float(cfg.section_seconds[name]), left)
+            share = min(float(cfg.section_seconds[name]) * (TINY_SLOWER if cfg.tiny else 1), left)
             if left < cfg.min_section_seconds:
                 result = {"status": f"not run: out of time ({left:.0f} s left)", "seconds": 0.0}
             else:

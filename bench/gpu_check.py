@@ -1,23 +1,38 @@
 """Every GPU-only check and timing in one run: `python bench/gpu_check.py --out DIR`.
 
-Writes DIR/gpu_check.json and DIR/summary.txt. Sections are independent (an error is
-recorded in the JSON and the next section runs) and time-boxed so the whole run ends
-well under 8 minutes on one GPU:
+Each section runs in a process of its own under a time box, so a device fault, a hung
+buffer pool or a long compile takes only its own section; the parent kills a section
+that overruns its share ("timed out after N s", keeping what it had saved). In order of
+value:
 
-- kernels: each CUDA kernel against its CPU kernel on real frames of nggyup.mp4 (decoded
-  with OpenCV; PyAV is not needed), with timings;
-- generator / arcface: fp16 against fp32 (relative error) and throughput at several
-  batch sizes (faces/s, achieved TFLOP/s), channels_last, CUDA graphs where they capture;
-- generator_graphs: the CUDA backend's generator step from CUDA graphs against eager;
-- nvdec: PyNvVideoCodec decode throughput, or the reason it was skipped;
-- onnx_runner: an SCRFD-sized ONNX graph through the PyTorch ONNX runner on the GPU
-  (the detector's runtime there), against ONNX Runtime on the CPU;
-- end_to_end: the CUDA backend on nggyup.mp4 and a 1080p copy (`gpu_end_to_end.py`).
+- probe: whether PyNvVideoCodec imports and why not, the fp16 matrix-product and
+  device-copy ceilings, pinned transfer rates, microseconds per Numba launch
+  (`gpu_probe.py`);
+- generator: AEI-Net through the pipeline's exact path (`DeviceImageOps.swaps`, fp16
+  autocast, CUDA graphs against eager), then fp16 weights against fp32, batch 1 to 64
+  eager and replayed from a CUDA graph, and `torch.compile`;
+- end_to_end: the CUDA backend on the 720p clip with ablations: x264 and a null sink,
+  detection off, passthrough generator, NVDEC against upload with a pixel diff, CPU
+  seconds per thread (`gpu_end_to_end.py`);
+- kernels: each CUDA kernel against its CPU kernel on the clip's frames, with timings;
+- onnx_runner: an SCRFD-sized ONNX graph through the PyTorch ONNX runner (the
+  detector's runtime there) against ONNX Runtime on the CPU (`gpu_onnx_runner.py`);
+- arcface: iresnet100 fp16 against fp32 and throughput;
+- end_to_end_1080p: the clip upscaled to 1080p, if time is left.
+
+The parent writes DIR/gpu_check.json (environment: driver, NVIDIA driver libraries,
+package versions; every section's results), DIR/summary.txt (one line per section) and
+DIR/gpu_check.log (the sections' output) after every section; videos go to a temporary
+folder that is removed at the end. The clip (`.gpu/clip.mp4`, made by
+`fetch_gpu_wheels.sh`) must exist: without it the check fails at once.
 
 Imports `ghost_engine` as an installed distribution, like every other user of the
-package: `gpu_check.sh` installs the project's wheel (made by `fetch_gpu_wheels.sh`) on
-the GPU machine first. CPU machines can run the logic with `--device cpu --simulate
---tiny` (kernels under Numba's CUDA simulator).
+package: `gpu_check.sh` installs the project's wheel on the GPU machine first. On a CPU,
+`--device cpu --simulate --tiny` runs every section small (Numba's CUDA simulator for
+the kernels, the backend's emulated flavour, stand-in networks, a few frames): what the
+tests run, so no line here meets a GPU untried except the CUDA-only calls themselves.
+Exit status: 0 when every section ran ("ok"), 1 when one did not, 2 for bad arguments or
+a missing clip.
 """
 
 from __future__ import annotations
@@ -25,12 +40,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 try:
@@ -40,9 +58,33 @@ except ModuleNotFoundError as exc:  # a bare checkout: say how to get the packag
         f"gpu_check.py: {exc}; install the project first (bench/gpu_check.sh installs the "
         "wheel that bench/fetch_gpu_wheels.sh builds, or pip install -e .)"
     )
+from gpu_common import (
+    ARCFACE_GFLOP,
+    Recorder,
+    generator_module,
+    max_diff,
+    no_timer,
+    past,
+    rate,
+    time_ms,
+)
 
-GENERATOR_GFLOP = 62.0
-ARCFACE_GFLOP = 24.0
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+DEFAULT_CLIP = REPO / ".gpu" / "clip.mp4"
+LOG_TAIL = 4000  # characters of a failed section's output kept in the JSON
+# Each section's share of the run in seconds, in the order they run (by value); 270 in all.
+# `--tiny` runs on a CPU, slower than the shares assume: each share is this many times larger.
+TINY_SLOWER = 3
+SECTION_SECONDS = {
+    "probe": 20,
+    "generator": 90,
+    "end_to_end": 70,
+    "kernels": 25,
+    "onnx_runner": 20,
+    "arcface": 15,
+    "end_to_end_1080p": 30,
+}
 
 
 @dataclass(frozen=True)
@@ -53,87 +95,40 @@ class CheckConfig:
     device: str = devices.CUDA
     simulate: bool = False
     tiny: bool = False
-    video: Path | None = None
+    video: Path = DEFAULT_CLIP
+    scratch: Path | None = None  # the temporary folder for videos (made by the parent)
     frames: int = 16
-    batch_sizes: tuple[int, ...] = (1, 8, 32, 64)
-    section_seconds: dict = field(
-        default_factory=lambda: {
-            "kernels": 60,
-            "generator": 80,
-            "generator_graphs": 30,
-            "arcface": 30,
-            "nvdec": 30,
-            "onnx_runner": 25,
-            "end_to_end": 130,
-            "tensorrt": 30,
-            "webcam": 30,
-        }
-    )
-    # The whole run's limit (gpu_check.sh kills it at 470 s); a section that would start
-    # with less than `min_section_seconds` left is recorded as skipped instead.
-    total_seconds: float = 450.0
-    min_section_seconds: float = 15.0
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _time_ms(fn: Callable[[], object], device: str, reps: int, deadline: float) -> float | None:
-    """Median wall time of `fn` in milliseconds (after one warm-up), synchronised.
-
-    `reps` 0 skips timing (simulator runs, where times mean nothing) and returns None.
-    """
-    if reps == 0:
-        return None
-    fn()
-    devices.synchronize(device)
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        devices.synchronize(device)
-        times.append((time.perf_counter() - t0) * 1000)
-        if time.monotonic() > deadline:
-            break
-    times.sort()
-    return round(times[len(times) // 2], 4)
-
-
-def load_frames(cfg: CheckConfig) -> tuple[list, str]:
-    """RGB uint8 frames of the check video (OpenCV decode), or synthetic ones."""
-    import cv2
-    import numpy as np
-
-    frames = []
-    source = "synthetic (video not found)"
-    if cfg.video is not None and cfg.video.exists():
-        cap = cv2.VideoCapture(str(cfg.video))
-        while len(frames) < cfg.frames:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        cap.release()
-        source = str(cfg.video)
-    if not frames:
-        rng = np.random.default_rng(0)
-        base = cv2.GaussianBlur(rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8), (0, 0), 3)
-        frames = [np.roll(base, 7 * i, axis=1) for i in range(cfg.frames)]
-    if cfg.tiny:
-        frames = [cv2.resize(f, (32, 24), interpolation=cv2.INTER_AREA) for f in frames[:2]]
-    return frames, source
-
-
-def _diff(a, b) -> int:
-    import numpy as np
-
-    return int(np.abs(np.asarray(a, np.int64) - np.asarray(b, np.int64)).max())
+    batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    section_seconds: dict = field(default_factory=lambda: dict(SECTION_SECONDS))
+    # The whole run's limit (gpu_check.sh installs the wheels first and ends within 300 s);
+    # a section that would start with less than `min_section_seconds` left is not run.
+    total_seconds: float = 270.0
+    min_section_seconds: float = 10.0
 
 
 # ---------------------------------------------------------------- sections
 
 
-def check_kernels(cfg: CheckConfig, deadline: float) -> dict:
+def load_frames(cfg: CheckConfig) -> list:
+    """RGB uint8 frames of the check's clip (OpenCV decode; PyAV is not needed)."""
+    import cv2
+
+    frames = []
+    cap = cv2.VideoCapture(str(cfg.video))
+    while len(frames) < cfg.frames:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    cap.release()
+    if not frames:
+        raise RuntimeError(f"OpenCV decoded no frames from {cfg.video}")
+    if cfg.tiny:
+        frames = [cv2.resize(f, (32, 24), interpolation=cv2.INTER_AREA) for f in frames[:2]]
+    return frames
+
+
+def check_kernels(cfg: CheckConfig, deadline: float, rec: Recorder) -> dict:
     """CUDA kernels against the CPU kernels on real frames; max differences and timings."""
     import numpy as np
 
@@ -148,29 +143,27 @@ def check_kernels(cfg: CheckConfig, deadline: float) -> dict:
     dev = device_arrays()
     sync = devices.CUDA if dev.name == "cupy" else devices.CPU
     reps = 0 if dev.name == "simulator" else 20
-    frames, source = load_frames(cfg)
+    frames = load_frames(cfg)
     h, w = frames[0].shape[:2]
     det, crop = (24, 12) if cfg.tiny else (640, 224)
-    res: dict = {"backend": dev.name, "frames_from": source, "frame_size": [w, h]}
+    res: dict = {"backend": dev.name, "frames_from": str(cfg.video), "frame_size": [w, h]}
     diffs: dict = {}
     timings: dict = {}
 
     nv12 = [color.rgb_to_nv12(f) for f in frames]
     d_nv12 = [dev.to_device(x) for x in nv12]
     diffs["nv12_to_rgb"] = max(
-        _diff(dev.to_host(ccolor.nv12_to_rgb(d)), color.nv12_to_rgb(x))
+        max_diff(dev.to_host(ccolor.nv12_to_rgb(d)), color.nv12_to_rgb(x))
         for d, x in zip(d_nv12, nv12, strict=True)
     )
-    timings["nv12_to_rgb_ms"] = _time_ms(
-        lambda: ccolor.nv12_to_rgb(d_nv12[0]), sync, reps, deadline
-    )
+    timings["nv12_to_rgb_ms"] = time_ms(lambda: ccolor.nv12_to_rgb(d_nv12[0]), sync, reps, deadline)
 
     batch = np.stack(frames[: min(8, len(frames))])
     d_batch = dev.to_device(batch)
     blob, _ = cletterbox.letterbox(d_batch, det)
     ref_blob, _ = letterbox.letterbox(batch, det)
     diffs["letterbox_levels"] = float(np.abs(dev.to_host(blob) - ref_blob).max() * 128)
-    timings["letterbox_batch_ms"] = _time_ms(
+    timings["letterbox_batch_ms"] = time_ms(
         lambda: cletterbox.letterbox(d_batch, det), sync, reps, deadline
     )
 
@@ -187,8 +180,8 @@ def check_kernels(cfg: CheckConfig, deadline: float) -> dict:
     mats = np.array(mats)
     index = np.arange(8) % len(batch)
     crops = dev.to_host(cwarp.warp_affine_batch(d_batch, mats, crop, index))
-    diffs["warp_affine_batch"] = _diff(crops, warp.warp_affine_batch(batch, mats, crop, index))
-    timings["warp_affine_batch8_ms"] = _time_ms(
+    diffs["warp_affine_batch"] = max_diff(crops, warp.warp_affine_batch(batch, mats, crop, index))
+    timings["warp_affine_batch8_ms"] = time_ms(
         lambda: cwarp.warp_affine_batch(d_batch, mats, crop, index), sync, reps, deadline
     )
 
@@ -196,13 +189,13 @@ def check_kernels(cfg: CheckConfig, deadline: float) -> dict:
     erode, sx, sy = (3, 1.5, 1.0) if cfg.tiny else (15, 15.0, 10.0)
     mask_cpu = hull_fill.fill_hull(points, crop, crop)
     d_mask = cmask.fill_hull(points, crop, crop)
-    diffs["fill_hull"] = _diff(dev.to_host(d_mask), mask_cpu)
+    diffs["fill_hull"] = max_diff(dev.to_host(d_mask), mask_cpu)
     eroded_cpu = morphology.zero_border(morphology.erode_dilate(mask_cpu, erode), int(2 * sy))
     d_eroded = cmask.zero_border(cmask.erode_dilate(d_mask, erode), int(2 * sy))
-    diffs["erode_zero_border"] = _diff(dev.to_host(d_eroded), eroded_cpu)
+    diffs["erode_zero_border"] = max_diff(dev.to_host(d_eroded), eroded_cpu)
     blurred_cpu = blur.gaussian_blur(eroded_cpu, sx, sy)
     d_blurred = cmask.gaussian_blur(d_eroded, sx, sy)
-    diffs["gaussian_blur"] = _diff(dev.to_host(d_blurred), blurred_cpu)
+    diffs["gaussian_blur"] = max_diff(dev.to_host(d_blurred), blurred_cpu)
 
     def mask_chain():
         m = cmask.fill_hull(points, crop, crop)
@@ -210,15 +203,15 @@ def check_kernels(cfg: CheckConfig, deadline: float) -> dict:
             cmask.zero_border(cmask.erode_dilate(m, erode), int(2 * sy)), sx, sy
         )
 
-    timings["mask_chain_ms"] = _time_ms(mask_chain, sync, reps, deadline)
+    timings["mask_chain_ms"] = time_ms(mask_chain, sync, reps, deadline)
 
     frame = frames[0]
     d_frame = dev.to_device(frame.copy())
     d_swap = dev.to_device(crops[0])
     cblend.blend_inverse_warp(d_frame, d_swap, d_blurred, mats[0])
     expected = blend.blend_inverse_warp(frame.copy(), crops[0], blurred_cpu, mats[0])
-    diffs["blend_inverse_warp"] = _diff(dev.to_host(d_frame), expected)
-    timings["blend_ms"] = _time_ms(
+    diffs["blend_inverse_warp"] = max_diff(dev.to_host(d_frame), expected)
+    timings["blend_ms"] = time_ms(
         lambda: cblend.blend_inverse_warp(d_frame, d_swap, d_blurred, mats[0]), sync, reps, deadline
     )
     res["max_abs_diff"] = diffs
@@ -227,361 +220,404 @@ def check_kernels(cfg: CheckConfig, deadline: float) -> dict:
     return res
 
 
-def _network_bench(cfg: CheckConfig, deadline: float, name: str, gflop: float) -> dict:
-    """fp32 vs reduced precision error and throughput of one registered network."""
+def _network_bench(
+    cfg: CheckConfig,
+    deadline: float,
+    rec: Recorder,
+    net,
+    size: int,
+    gflop: float,
+    *,
+    identity: bool = False,
+    compile_batch: int | None = None,
+) -> dict:
+    """fp32 against reduced precision, then eager and CUDA-graph throughput per batch
+    size, and `torch.compile` at `compile_batch`; saved into `rec` as it goes. `identity`:
+    the network also takes a (N, 512) identity (the generator)."""
     import torch
-
-    from ghost_engine.networks import build
-    from ghost_engine.networks.fill import fill_module
 
     device = devices.torch_device(cfg.device)
     gpu = devices.is_gpu(cfg.device)
     low = torch.float16 if gpu else torch.bfloat16
-    net = fill_module(build(name)).to(device).eval().to(memory_format=torch.channels_last)
-    size = 256 if name.startswith("G_") else 112
+    net = net.to(device).eval().to(memory_format=torch.channels_last)
 
     def inputs(n: int, dtype: torch.dtype) -> tuple:
         g = torch.Generator().manual_seed(n)
         x = (torch.rand(n, 3, size, size, generator=g) * 2 - 1).to(device, dtype)
         x = x.contiguous(memory_format=torch.channels_last)
-        if name.startswith("G_"):
+        if identity:
             z = torch.randn(n, 512, generator=g).to(device, dtype) * 10
             return (x, z)
         return (x,)
 
-    def first(out):
-        return out[0] if isinstance(out, tuple) else out
-
-    res: dict = {"dtype_low": str(low).replace("torch.", ""), "input": size}
+    res = rec.data
+    res.update({"dtype_low": str(low).replace("torch.", ""), "input": size})
+    sizes = (1, 2) if cfg.tiny else cfg.batch_sizes
+    reps = 1 if cfg.tiny else 10
     with torch.inference_mode():
-        ref = first(net(*inputs(1, torch.float32))).float()
+        ref = _first(net(*inputs(1, torch.float32))).float()
         net_low = net.to(low)
-        got = first(net_low(*inputs(1, low))).float()
+        got = _first(net_low(*inputs(1, low))).float()
         res["relative_error_low_vs_fp32"] = float((got - ref).norm() / ref.norm())
-        sizes = (1,) if cfg.tiny else cfg.batch_sizes
-        rows = {}
+        rec.save()
+        eager, graphs = res.setdefault("throughput", {}), res.setdefault("cuda_graph", {})
         for n in sizes:
-            if time.monotonic() > deadline:
-                rows[str(n)] = "skipped: section time box reached"
+            if past(deadline, 5):
+                eager[str(n)] = graphs[str(n)] = "not run: section time box reached"
                 continue
             x = inputs(n, low)
-            ms = _time_ms(lambda x=x: net_low(*x), cfg.device, 1 if cfg.tiny else 10, deadline)
-            fps = n / (ms / 1000)
-            rows[str(n)] = {
-                "ms": ms,
-                "faces_per_s": round(fps, 1),
-                "tflops": round(fps * gflop / 1000, 2),
-            }
-        res["throughput"] = rows
-        if gpu and time.monotonic() < deadline:
-            res["cuda_graph"] = _graph_bench(net_low, inputs(max(sizes), low), gflop, deadline)
-    if gpu:
-        res["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+            eager[str(n)] = rate(
+                n, time_ms(lambda x=x: net_low(*x), cfg.device, reps, deadline), gflop
+            )
+            graphs[str(n)] = _graph_bench(net_low, x, gflop, cfg.device, reps, deadline)
+            rec.save()
+        if gpu:
+            res["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        if compile_batch is not None:
+            res["torch_compile"] = {}
+            _compile_bench(net_low, inputs(compile_batch, low), gflop, cfg, deadline, rec)
     return res
 
 
-def _graph_bench(net, x: tuple, gflop: float, deadline: float) -> dict:
-    """The same forward replayed from a captured CUDA graph, if it captures."""
+def _first(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _graph_bench(net, x: tuple, gflop: float, device: str, reps: int, deadline: float) -> dict:
+    """The same forward replayed from a captured CUDA graph, if it captures. Off the GPU
+    there is nothing to capture: the eager call is timed in its place ("captured": false)."""
     import torch
 
+    gpu = devices.is_gpu(device)
     try:
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(3):
+        replay = lambda: net(*x)  # noqa: E731 - replaced by the graph's replay on a GPU
+        if gpu:
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(3):
+                    net(*x)
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
                 net(*x)
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            net(*x)
-        ms = _time_ms(graph.replay, devices.CUDA, 20, deadline)
+            replay = graph.replay
+        ms = time_ms(replay, device, 2 * reps, deadline)
     except Exception as exc:  # noqa: BLE001 - recorded in the report, not hidden
         return {"error": f"{type(exc).__name__}: {exc}"}
-    fps = x[0].shape[0] / (ms / 1000)
-    return {
-        "batch": x[0].shape[0],
-        "ms": ms,
-        "faces_per_s": round(fps, 1),
-        "tflops": round(fps * gflop / 1000, 2),
-    }
+    return {"captured": gpu, **rate(int(x[0].shape[0]), ms, gflop)}
 
 
-def check_generator(cfg: CheckConfig, deadline: float) -> dict:
-    if cfg.tiny:  # 184 M parameters take minutes on a small CPU; the logic is arcface's
-        return {"status": "skipped", "reason": "--tiny: the generator is too slow on a CPU"}
-    return _network_bench(cfg, deadline, "G_unet_2blocks", GENERATOR_GFLOP)
+def _compile_bench(net, x: tuple, gflop: float, cfg: CheckConfig, deadline, rec) -> None:
+    """`torch.compile` (inductor on a GPU, default mode then reduce-overhead, which
+    replays CUDA graphs; aot_eager on a CPU): seconds to compile, ms per batch, and the
+    largest difference from eager. Each mode is saved as it completes."""
+    import torch
+
+    gpu = devices.is_gpu(cfg.device)
+    out = rec.data["torch_compile"]
+    out["batch"] = int(x[0].shape[0])
+    expected = _first(net(*x)).float()
+    modes = ("default", "reduce-overhead") if gpu else ("default",)
+    for mode in modes:
+        if past(deadline, 10):
+            out[mode] = "not run: section time box reached"
+            continue
+        try:
+            torch._dynamo.reset()
+            t0 = time.perf_counter()
+            compiled = torch.compile(
+                net,
+                backend="inductor" if gpu else "aot_eager",
+                mode=None if mode == "default" else mode,
+                dynamic=False,
+            )
+            got = _first(compiled(*x)).float()
+            devices.synchronize(cfg.device)
+            row = {"compile_s": round(time.perf_counter() - t0, 2)}
+            row["max_abs_diff_vs_eager"] = float((got - expected).abs().max())
+            reps = 1 if cfg.tiny else 10
+            row.update(
+                rate(
+                    out["batch"],
+                    time_ms(lambda c=compiled: c(*x), cfg.device, reps, deadline),
+                    gflop,
+                )
+            )
+            out[mode] = row
+        except Exception as exc:  # noqa: BLE001 - recorded; the eager figures stand
+            out[mode] = {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}
+        rec.save()
 
 
-def check_generator_graphs(cfg: CheckConfig, deadline: float) -> dict:
-    """The CUDA backend's generator step (`DeviceImageOps.swaps`) replayed from CUDA
-    graphs against eager: same pixels (uint8 levels), and ms per batch both ways."""
-    if not devices.is_gpu(cfg.device):
-        return {"status": "skipped", "reason": "CUDA graphs need a GPU"}
+def _pipeline_path(cfg: CheckConfig, module, deadline: float, rec: Recorder) -> dict:
+    """The CUDA backend's generator step (`DeviceImageOps.swaps`: fp32 weights under fp16
+    autocast, batches of 16) replayed from CUDA graphs against eager: same pixels (uint8
+    levels), and ms per call both ways. Emulated (CPU twins, no graphs) off the GPU."""
     import numpy as np
     import torch
 
     from ghost_engine.backend.cuda.context import device_context
     from ghost_engine.backend.cuda.device_ops import DeviceImageOps, DeviceOpsConfig
-    from ghost_engine.backend.cuda.kernel_set import cuda_kernels
+    from ghost_engine.backend.cuda.kernel_set import kernels_for
     from ghost_engine.face.generator import GeneratorRunner
-    from ghost_engine.networks import build
-    from ghost_engine.networks.fill import fill_module
 
-    ctx = device_context()  # the GPU flavour
-    generator = GeneratorRunner(fill_module(build("G_unet_2blocks")), cfg.device, batch_size=8)
+    gpu = devices.is_gpu(cfg.device)
+    flavour = "cuda" if gpu else "emulated"
+    ctx = device_context(flavour)
+    generator = GeneratorRunner(module, cfg.device, batch_size=16)
     rng = np.random.default_rng(0)
     ops = {
-        name: DeviceImageOps(ctx, cuda_kernels(), DeviceOpsConfig(cuda_graphs=graphs))
+        name: DeviceImageOps(ctx, kernels_for(flavour), DeviceOpsConfig(cuda_graphs=graphs))
         for name, graphs in (("eager", False), ("graphs", True))
     }
-    res: dict = {}
-    for n in (1, 5, 8):
+    res = rec.data.setdefault("pipeline_path", {"flavour": flavour, "batch_size": 16})
+    for n in (1, 3) if cfg.tiny else (1, 5, 8, 16, 32):
+        if past(deadline, 5):
+            res[f"batch_{n}"] = "not run: section time box reached"
+            continue
         crops = ctx.upload(rng.integers(0, 256, (n, 224, 224, 3), dtype=np.uint8))
         z = rng.standard_normal((n, 512)).astype(np.float32) * 10
-        out = {
-            k: ctx.to_host(o.swaps(generator, None, crops, z, _no_timer)) for k, o in ops.items()
-        }
-        row = {"max_level_diff": _diff(out["eager"], out["graphs"])}
+        out = {k: ctx.to_host(o.swaps(generator, None, crops, z, no_timer)) for k, o in ops.items()}
+        row: dict = {"max_level_diff": max_diff(out["eager"], out["graphs"])}
         for name, o in ops.items():
-            row[f"{name}_ms"] = _time_ms(
-                lambda o=o, c=crops, z=z: o.swaps(generator, None, c, z, _no_timer),
+            ms = time_ms(
+                lambda o=o, c=crops, z=z: o.swaps(generator, None, c, z, no_timer),
                 cfg.device,
-                10,
+                1 if cfg.tiny else 10,
                 deadline,
             )
+            row[name] = rate(n, ms, 1.0)  # faces/s; TFLOP/s are the raw sweep's
+            row[name].pop("tflops", None)
         res[f"batch_{n}"] = row
-        if time.monotonic() > deadline:
-            break
+        rec.save()
     res["graphs"] = ops["graphs"].graph_summary()
-    res["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    if gpu:
+        res["max_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     return res
 
 
-def _no_timer(step: str):
-    from contextlib import nullcontext
-
-    return nullcontext()
-
-
-def check_arcface(cfg: CheckConfig, deadline: float) -> dict:
-    if cfg.tiny:  # same code path, a network small enough for a CPU test
-        return _network_bench(cfg, deadline, "arcface_iresnet18", ARCFACE_GFLOP * 18 / 100)
-    return _network_bench(cfg, deadline, "arcface_iresnet100", ARCFACE_GFLOP)
-
-
-def check_nvdec(cfg: CheckConfig, deadline: float) -> dict:
-    """Decode the check video with NVDEC (PyNvVideoCodec), frames per second."""
-    from ghost_engine.errors import OptionalDependencyError
-    from ghost_engine.runtime.gpu_packages import require_nvcodec
-
-    try:
-        nvc = require_nvcodec()
-    except OptionalDependencyError as exc:
-        return {"status": "skipped", "reason": str(exc)}
-    if cfg.video is None or not cfg.video.exists():
-        return {"status": "skipped", "reason": f"video not found: {cfg.video}"}
-    demuxer = nvc.CreateDemuxer(filename=str(cfg.video))
-    decoder = nvc.CreateDecoder(gpuid=0, codec=demuxer.GetNvCodecId(), usedevicememory=True)
-    t0 = time.perf_counter()
-    count = 0
-    for packet in demuxer:
-        count += len(list(decoder.Decode(packet)))
-        if time.monotonic() > deadline:
-            break
-    seconds = time.perf_counter() - t0
-    return {"status": "ok", "frames": count, "frames_per_s": round(count / seconds, 1)}
+def check_generator(cfg: CheckConfig, deadline: float, rec: Recorder) -> dict:
+    """AEI-Net (a stand-in of its interface for `tiny`): the pipeline's path first, with
+    the fp32 weights it uses, then fp16 weights: error, eager, graphs, compile."""
+    module, name, gflop = generator_module(cfg.tiny)
+    rec.data.update({"network": name, "gflop_per_face": gflop})
+    _pipeline_path(cfg, module, deadline, rec)
+    rec.save()
+    compile_batch = 1 if cfg.tiny else 8
+    return _network_bench(
+        cfg, deadline, rec, module, 256, gflop, identity=True, compile_batch=compile_batch
+    )
 
 
-def check_end_to_end(cfg: CheckConfig, deadline: float) -> dict:
-    """The CUDA backend end to end (`gpu_end_to_end.py`): 720p and 1080p, frames/s,
-    per-stage throughput, efficiency, GPU memory. CPU runs use the emulated flavour."""
-    if cfg.video is None or not cfg.video.exists():
-        return {"status": "skipped", "reason": f"video not found: {cfg.video}"}
+def check_arcface(cfg: CheckConfig, deadline: float, rec: Recorder) -> dict:
+    """iresnet100 (iresnet18 for `tiny`, the same code path): fp16 error, throughput."""
+    from ghost_engine.networks import build
+    from ghost_engine.networks.fill import fill_module
+
+    name = "arcface_iresnet18" if cfg.tiny else "arcface_iresnet100"
+    rec.data["network"] = name
+    gflop = ARCFACE_GFLOP * (18 / 100 if cfg.tiny else 1)
+    return _network_bench(cfg, deadline, rec, fill_module(build(name)), 112, gflop)
+
+
+def check_probe(cfg: CheckConfig, deadline: float, rec: Recorder) -> dict:
+    from gpu_probe import check_probe as run  # beside this script
+
+    return run(cfg, deadline, rec)
+
+
+def check_end_to_end(cfg: CheckConfig, deadline: float, rec: Recorder) -> dict:
     from gpu_end_to_end import check_end_to_end as run  # beside this script
 
-    return run(cfg.video, cfg.out / "end_to_end", cfg.device, cfg.tiny, deadline)
+    return run(cfg.video, _scratch(cfg), cfg.device, cfg.tiny, deadline, rec)
 
 
-def check_onnx_runner(cfg: CheckConfig, deadline: float) -> dict:
+def check_end_to_end_1080p(cfg: CheckConfig, deadline: float, rec: Recorder) -> dict:
+    from gpu_end_to_end import check_end_to_end_1080p as run  # beside this script
+
+    return run(cfg.video, _scratch(cfg), cfg.device, cfg.tiny, deadline, rec)
+
+
+def check_onnx_runner(cfg: CheckConfig, deadline: float, rec: Recorder) -> dict:
     """SCRFD-sized ONNX graph through the PyTorch ONNX runner (`gpu_onnx_runner.py`)."""
     from gpu_onnx_runner import check_onnx_runner as run  # beside this script
 
-    return run(cfg.device, cfg.tiny, deadline, _time_ms)
+    return run(cfg.device, cfg.tiny, deadline, time_ms)
 
 
-def check_tensorrt(cfg: CheckConfig, deadline: float) -> dict:
-    """TensorRT engines for ArcFace and the generator: build, reuse, parity, timing.
-
-    Skipped with the reason where TensorRT is not installed (the H200 image has none).
-    """
-    from ghost_engine.errors import OptionalDependencyError
-    from ghost_engine.export.tensorrt_env import import_tensorrt
-
-    try:
-        import_tensorrt()
-    except OptionalDependencyError as exc:
-        return {"status": "skipped", "reason": str(exc)}
-    from ghost_engine.export.tensorrt_device_check import run_checks
-
-    rows = run_checks(cfg.out / "tensorrt")
-    ok = all(p["ok"] for r in rows for p in r["parity"])
-    return {"status": "ok" if ok else "parity failed", "engines": rows}
+def _scratch(cfg: CheckConfig) -> Path:
+    if cfg.scratch is None:
+        raise RuntimeError("this section writes videos and needs --scratch (the parent sets it)")
+    return cfg.scratch
 
 
-def check_webcam(cfg: CheckConfig, deadline: float) -> dict:
-    """Webcam-style run (file as camera, 720p): p99 latency and frames/s on the device.
-
-    Needs PyAV and a detector on the GPU machine; otherwise the error is recorded.
-    """
-    from ghost_engine.measure.webcam_latency import measure_webcam_latency
-
-    if cfg.video is None or not cfg.video.exists():
-        return {"status": "skipped", "reason": f"video not found: {cfg.video}"}
-    seconds = max(1.0, min(10.0, deadline - time.monotonic() - 20))
-    return measure_webcam_latency(cfg.video, cfg.device, seconds)
-
-
-SECTIONS: dict[str, Callable[[CheckConfig, float], dict]] = {
-    "kernels": check_kernels,
+SECTIONS: dict[str, Callable[[CheckConfig, float, Recorder], dict]] = {
+    "probe": check_probe,
     "generator": check_generator,
-    "generator_graphs": check_generator_graphs,
-    "arcface": check_arcface,
-    "nvdec": check_nvdec,
-    "onnx_runner": check_onnx_runner,
     "end_to_end": check_end_to_end,
-    "tensorrt": check_tensorrt,
-    "webcam": check_webcam,
+    "kernels": check_kernels,
+    "onnx_runner": check_onnx_runner,
+    "arcface": check_arcface,
+    "end_to_end_1080p": check_end_to_end_1080p,
 }
 
 
-def run_section(name: str, cfg: CheckConfig, until: float | None = None) -> dict:
-    """One section with its time box (never past `until`); any error is recorded."""
+# ---------------------------------------------------------------- one section, one process
+
+
+def run_child(cfg: CheckConfig, name: str, result: Path, seconds: float) -> int:
+    """In the section's own process: run it and leave its results in `result`."""
+    rec = Recorder(result)
+    deadline = time.monotonic() + seconds
     t0 = time.monotonic()
-    deadline = t0 + cfg.section_seconds.get(name, 60)
-    if until is not None:
-        deadline = min(deadline, until)
     try:
-        result = SECTIONS[name](cfg, deadline)
-        result.setdefault("status", "ok")
-    except Exception as exc:  # noqa: BLE001 - each section is independent by design
-        result = {
-            "status": "error",
-            "error": f"{type(exc).__name__}: {exc}",
-            "traceback": traceback.format_exc(limit=8),
-        }
-    result["seconds"] = round(time.monotonic() - t0, 2)
-    return result
+        out = SECTIONS[name](cfg, deadline, rec)
+        rec.data.update(out or {})
+        rec.data.setdefault("status", "ok")
+        code = 0
+    except Exception as exc:  # noqa: BLE001 - recorded: the parent reports it, the run goes on
+        rec.data.update(
+            status="error",
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(limit=10),
+        )
+        code = 1
+    rec.data["seconds_in_section"] = round(time.monotonic() - t0, 2)
+    rec.data["finished"] = True
+    rec.save()
+    return code
 
 
-def environment(cfg: CheckConfig) -> dict:
-    env = {"python": platform.python_version(), "device": cfg.device, "simulate": cfg.simulate}
-    try:
-        import torch
-
-        env["torch"] = torch.__version__
-    except ImportError as exc:
-        env["torch"] = f"missing: {exc}"
-    gpu = devices.gpu_description()
-    if gpu is not None:
-        env["gpu"] = gpu["name"]
-    env["packages"] = package_versions()
-    return env
-
-
-def package_versions() -> dict[str, str]:
-    """Installed versions, read from metadata: importing PyNvVideoCodec needs a driver."""
-    from importlib import metadata
-
-    names = ("cupy-cuda13x", "cupy-cuda12x", "numba", "numba-cuda", "av", "PyNvVideoCodec")
-    names += ("onnxruntime", "onnxruntime-gpu", "tensorrt", "opencv-python-headless")
-    found = {}
-    for name in names:
+def run_section(name: str, cfg: CheckConfig, share: float, log: Path) -> dict:
+    """`name` in a new process (its own process group) with `share` seconds; the child
+    aims to end `margin` seconds early, the parent kills it at `share`."""
+    assert cfg.scratch is not None
+    result = cfg.scratch / f"{name}.json"
+    margin = max(3.0, 0.08 * share)
+    args = [sys.executable, str(Path(__file__).resolve()), *_child_args(cfg)]
+    args += ["--child", name, "--result", str(result), "--child-seconds", f"{share - margin:.1f}"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if cfg.simulate:
+        env["NUMBA_ENABLE_CUDASIM"] = "1"  # before the child imports numba
+    t0 = time.monotonic()
+    with open(log, "ab") as out:
+        out.write(f"\n===== {name} (share {share:.0f} s)\n".encode())
+        out.flush()
+        proc = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, env=env, process_group=0
+        )
+        timed_out = False
         try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
+            code = proc.wait(timeout=share)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)  # the section and anything it started
+            code = proc.wait()
+        except BaseException:  # the parent is stopped (SIGTERM, Ctrl-C): the section too
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+    seconds = round(time.monotonic() - t0, 2)
+    data: dict = {}
+    if result.exists():
+        try:
+            data = json.loads(result.read_text())
+        except json.JSONDecodeError as exc:
+            data = {"result_file": f"unreadable: {exc}"}
+    if timed_out:
+        data["status"] = f"timed out after {round(share, 1):g} s"
+    elif not data.get("finished"):
+        how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+        data["status"] = "error"
+        data.setdefault("error", f"the section's process ended without its result ({how})")
+    if data.get("status") != "ok":
+        data["output_tail"] = _tail(log, LOG_TAIL)
+    data.pop("finished", None)
+    data["seconds"] = seconds
+    return data
+
+
+def _child_args(cfg: CheckConfig) -> list[str]:
+    args = ["--out", str(cfg.out), "--device", cfg.device, "--video", str(cfg.video)]
+    args += ["--scratch", str(cfg.scratch)]
+    return args + (["--simulate"] if cfg.simulate else []) + (["--tiny"] if cfg.tiny else [])
+
+
+def _tail(path: Path, chars: int) -> str:
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - chars))
+        return f.read().decode(errors="replace")
+
+
+# ---------------------------------------------------------------- the report
+
+
+def commit() -> str:
+    """The commit the installed wheel was built from (`.gpu/commit.txt`, written by
+    `fetch_gpu_wheels.sh`), else this checkout's."""
+    written = DEFAULT_CLIP.parent / "commit.txt"
+    if written.exists():
+        return written.read_text().strip()
+    from ghost_engine.measure.machine import git_commit
+
+    return git_commit(REPO)
 
 
 def summary(report: dict) -> str:
-    lines = [f"{'section':<12} {'status':<16} {'seconds':>8}  details"]
+    lines = [f"{'section':<17} {'status':<22} {'seconds':>8}  details"]
     for name, res in report["sections"].items():
-        detail = ""
-        if name == "kernels" and "max_abs_diff" in res:
-            detail = f"within 1/255: {res['within_one_level']} {res['max_abs_diff']}"
-        elif "throughput" in res:
-            best = [v for v in res["throughput"].values() if isinstance(v, dict)]
-            top = max(best, key=lambda v: v["faces_per_s"]) if best else {}
-            detail = (
-                f"rel.err {res['relative_error_low_vs_fp32']:.2e}, best "
-                f"{top.get('faces_per_s')} faces/s ({top.get('tflops')} TFLOP/s)"
-            )
-        elif name == "end_to_end" and "720p" in res:
-            detail = "; ".join(
-                f"{clip} {r['encoded']['frames_per_s']} frames/s encoded, "
-                f"{r['no_encode']['frames_per_s']} without encoding "
-                f"(efficiency {r['no_encode']['efficiency']})"
-                for clip, r in res.items()
-                if isinstance(r, dict) and "encoded" in r
-            )
-        elif name == "onnx_runner" and "float32" in res:
-            detail = f"{res['gflop_per_image']} GFLOP graph: onnxruntime (CPU) " + (
-                f"{res['onnxruntime_cpu_ms']} ms; "
-                + ", ".join(
-                    f"{k} {v['batch_1_ms']} ms (graph {v.get('cuda_graph_batch_1_ms', '-')})"
-                    for k, v in res.items()
-                    if k in ("float32", "float16")
-                )
-            )
-        elif "reason" in res or "error" in res:
-            detail = res.get("reason") or res.get("error")
-        elif "frames_per_s" in res:
-            detail = f"{res['frames_per_s']} frames/s"
-        lines.append(f"{name:<12} {res['status']:<16} {res['seconds']:>8}  {detail}")
+        lines.append(
+            f"{name:<17} {str(res.get('status')):<22} {res.get('seconds', 0):>8}  "
+            f"{_details(name, res)}"
+        )
     return "\n".join(lines)
 
 
-def parse_args(argv: list[str] | None) -> tuple[CheckConfig, list[str]]:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, required=True, help="folder for gpu_check.json")
-    p.add_argument("--device", choices=devices.DEVICES, default=devices.CUDA)
-    p.add_argument("--simulate", action="store_true", help="CUDA kernels under Numba's simulator")
-    p.add_argument("--tiny", action="store_true", help="tiny inputs, one repetition (CPU runs)")
-    p.add_argument("--video", type=Path, default=None, help="default: shared media nggyup.mp4")
-    p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset")
-    p.add_argument("--total-seconds", type=float, default=450.0, help="limit for the whole run")
-    args = vars(p.parse_args(argv))  # every option but --sections is a CheckConfig field
-    sections = args.pop("sections").split(",")
-    unknown = set(sections) - set(SECTIONS)
-    if unknown:
-        p.error(f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")
-    return CheckConfig(**args), sections
+def _details(name: str, res: dict) -> str:
+    """The section's headline figures, or its error; never raises on partial results."""
+    try:
+        if res.get("status") != "ok" and res.get("error"):
+            return str(res["error"]).splitlines()[0][:200]
+        if name == "probe":
+            gemm = res.get("gemm_tflops", {})
+            nvc = res.get("nvcodec", {})
+            return (
+                f"gemm {gemm.get('float16', gemm.get('float32'))} TFLOP/s, copy "
+                f"{res.get('device_copy', {}).get('gb_per_s')} GB/s, numba launch "
+                f"{_launch_us(res.get('numba_launch', {}))} us, "
+                f"PyNvVideoCodec {nvc.get('package_import')}"
+            )
+        if name in ("generator", "arcface"):
+            best = [v for v in res.get("cuda_graph", {}).values() if isinstance(v, dict)]
+            best = [v for v in best if "faces_per_s" in v]
+            top = max(best, key=lambda v: v["faces_per_s"]) if best else {}
+            return (
+                f"rel.err {res.get('relative_error_low_vs_fp32', float('nan')):.2e}, best "
+                f"{top.get('faces_per_s')} faces/s ({top.get('tflops')} TFLOP/s)"
+            )
+        if name.startswith("end_to_end"):
+            full = res.get("full", {})
+            return (
+                f"{full.get('x264', {}).get('frames_per_s')} frames/s with x264, "
+                f"{full.get('null_sink', {}).get('frames_per_s')} into a null sink "
+                f"(decode {full.get('decode')})"
+            )
+        if name == "kernels":
+            return f"within 1/255: {res.get('within_one_level')} {res.get('max_abs_diff')}"
+        if name == "onnx_runner":
+            rows = {k: v for k, v in res.items() if k in ("float32", "float16")}
+            return f"{res.get('gflop_per_image')} GFLOP graph: " + ", ".join(
+                f"{k} {v.get('batch_1_ms')} ms" for k, v in rows.items()
+            )
+    except (AttributeError, TypeError, ValueError) as exc:
+        return f"(no summary: {exc})"
+    return ""
 
 
-def main(argv: list[str] | None = None) -> int:
-    cfg, sections = parse_args(argv)
-    if cfg.simulate:
-        os.environ["NUMBA_ENABLE_CUDASIM"] = "1"  # before anything imports numba
-    if cfg.video is None:
-        from ghost_engine.shared_paths import media_dir
-
-        cfg = replace(cfg, video=media_dir() / "videos" / "nggyup.mp4")
-    started = time.monotonic()
-    report = {"environment": environment(cfg), "sections": {}}
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    for name in sections:
-        left = cfg.total_seconds - (time.monotonic() - started)
-        if left < cfg.min_section_seconds:
-            result = {"status": "skipped", "reason": f"out of time ({left:.0f} s left)"}
-            report["sections"][name] = {**result, "seconds": 0.0}
-        else:
-            report["sections"][name] = run_section(name, cfg, started + cfg.total_seconds)
-        # Written after every section so a run killed by its time limit keeps what it had.
-        report["total_seconds"] = round(time.monotonic() - started, 2)
-        write_report(report, cfg.out)
-        print(summary({"sections": {name: report["sections"][name]}}).splitlines()[1])
-    print(summary(report))
-    return 0
+def _launch_us(row: dict) -> object:
+    return next((v for k, v in row.items() if k.endswith("_us")), None)
 
 
 def write_report(report: dict, out: Path) -> None:
@@ -593,6 +629,108 @@ def write_report(report: dict, out: Path) -> None:
         tmp = out / f".{name}.tmp"
         tmp.write_text(text)
         tmp.replace(out / name)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def parse_args(argv: list[str] | None) -> tuple[CheckConfig, list[str], argparse.Namespace]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True, help="folder for gpu_check.json")
+    p.add_argument("--device", choices=devices.DEVICES, default=devices.CUDA)
+    p.add_argument("--simulate", action="store_true", help="CUDA kernels under Numba's simulator")
+    p.add_argument("--tiny", action="store_true", help="tiny inputs, one repetition (CPU runs)")
+    p.add_argument("--video", type=Path, default=DEFAULT_CLIP, help=f"default: {DEFAULT_CLIP}")
+    p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset")
+    p.add_argument("--total-seconds", type=float, default=270.0, help="limit for the whole run")
+    p.add_argument(
+        "--section-seconds",
+        action="append",
+        default=[],
+        metavar="NAME=S",
+        help="a section's share of the run in seconds (repeatable)",
+    )
+    # a section's own process (run_section starts it)
+    p.add_argument("--scratch", type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=list(SECTIONS), default=None, help=argparse.SUPPRESS)
+    p.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--child-seconds", type=float, default=60.0, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    sections = args.sections.split(",")
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        p.error(f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")
+    shares = dict(SECTION_SECONDS)
+    for item in args.section_seconds:
+        name, _, seconds = item.partition("=")
+        if name not in SECTIONS or not seconds.replace(".", "", 1).isdigit():
+            p.error(f"--section-seconds takes NAME=SECONDS with NAME one of {', '.join(SECTIONS)}")
+        shares[name] = float(seconds)
+    cfg = CheckConfig(
+        out=args.out,
+        device=args.device,
+        simulate=args.simulate,
+        tiny=args.tiny,
+        video=args.video,
+        scratch=args.scratch,
+        section_seconds=shares,
+        total_seconds=args.total_seconds,
+    )
+    return cfg, sections, args
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg, sections, args = parse_args(argv)
+    if args.child:
+        if args.result is None:
+            print("gpu_check.py: --child needs --result", file=sys.stderr)
+            return 2
+        return run_child(cfg, args.child, args.result, args.child_seconds)
+    if not cfg.video.is_file():
+        print(
+            f"gpu_check.py: the clip {cfg.video} is missing; make it with "
+            "`bash bench/fetch_gpu_wheels.sh` where the shared media is, and carry .gpu/",
+            file=sys.stderr,
+        )
+        return 2
+    from gpu_probe import environment
+
+    started = time.monotonic()
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    log = cfg.out / "gpu_check.log"
+    log.write_text("")
+    report: dict = {
+        "environment": environment(cfg.device, cfg.simulate, commit()),
+        "config": {k: str(v) for k, v in asdict(cfg).items() if k not in ("out", "scratch")},
+        "sections": {},
+    }
+    report["environment"]["clip"] = {"path": str(cfg.video), "bytes": cfg.video.stat().st_size}
+    cfg = replace(cfg, scratch=Path(tempfile.mkdtemp(prefix="ghost-gpu-check-")))
+    write_report(report, cfg.out)  # the environment, before any section can hang
+    # `timeout` stops the run with SIGTERM: end the running section and keep the report
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        for name in sections:
+            left = cfg.total_seconds - (time.monotonic() - started)
+            share = min(float(cfg.section_seconds[name]) * (TINY_SLOWER if cfg.tiny else 1), left)
+            if left < cfg.min_section_seconds:
+                result = {"status": f"not run: out of time ({left:.0f} s left)", "seconds": 0.0}
+            else:
+                try:
+                    result = run_section(name, cfg, share, log)
+                except BaseException:
+                    report["sections"][name] = {"status": "interrupted: the run was stopped"}
+                    write_report(report, cfg.out)
+                    raise
+            report["sections"][name] = result
+            # Written after every section so a run killed by its time limit keeps what it had.
+            report["total_seconds"] = round(time.monotonic() - started, 2)
+            write_report(report, cfg.out)
+            print(summary({"sections": {name: result}}).splitlines()[1], flush=True)
+    finally:
+        shutil.rmtree(cfg.scratch, ignore_errors=True)
+    print(summary(report))
+    return 0 if all(r.get("status") == "ok" for r in report["sections"].values()) else 1
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from ghost_engine.backend.cuda.context import DeviceContext
 from ghost_engine.backend.cuda.frames import BufferPool, device_frame
 from ghost_engine.errors import NvdecUnavailable, OptionalDependencyError
 from ghost_engine.kernels import color
+from ghost_engine.runtime.gpu_packages import NVCODEC_REQUIREMENT
 from ghost_engine.types import Frame
 from ghost_engine.video.reader import VideoInfo, probe_video, read_frames
 
@@ -372,7 +373,8 @@ def _check_time_base(nvc: Any, demuxer: Any, time_base: Fraction) -> None:
     if not hasattr(demuxer, "GetTimebaseNum"):
         raise NvdecUnavailable(
             f"PyNvVideoCodec {getattr(nvc, '__version__', '?')} does not report the stream "
-            "time base, so timestamps could not be kept; upgrade it (2.2.4 does)"
+            f"time base, so timestamps could not be kept; upgrade it: pip install "
+            f"'{NVCODEC_REQUIREMENT}'"
         )
     theirs = Fraction(int(demuxer.GetTimebaseNum()), int(demuxer.GetTimebaseDen()))
     if theirs != time_base:

@@ -94,6 +94,19 @@ def _write_tone(out: av.container.OutputContainer, stream, seconds: float) -> No
     out.mux(stream.encode(None))
 
 
+def write_audio_only(path: Path) -> None:
+    """A file with one short silent mono PCM stream and no video."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=8000)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 800), np.int16), format="s16", layout="mono"
+        )
+        frame.sample_rate, frame.pts = 8000, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
 def decode_all(path: Path) -> tuple[list[np.ndarray], list[float]]:
     """Every frame (RGB) and its time in seconds."""
     images, times = [], []

@@ -27,17 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from safety_checks import (
-    FAST,
-    decoded_frames,
-    digests,
-    listing,
-    refusal_lines,
-    run_cli,
-    segments_done,
-    slow_cli_child,
-    wait_until,
-)
+from safety_checks import FAST, decoded_frames, digests, listing, refusal_lines, run_cli
+from slow_runs import segments_done, slow_cli_child, wait_until
 from test_video_fixtures import MarkStage, make_video, pattern, write_audio_only
 
 from ghost_engine.errors import NoFaceError

@@ -24,17 +24,14 @@ import numpy as np
 import pytest
 from safety_checks import (
     FAST,
-    TESTS,
     assert_refused,
     decoded_frames,
     digests,
     listing,
     refusal_lines,
     run_cli,
-    segments_done,
-    slow_cli_child,
-    wait_until,
 )
+from slow_runs import TESTS, segments_done, slow_cli_child, wait_until
 from test_video_fixtures import MarkStage, make_video, pattern
 
 import ghost_engine

@@ -107,6 +107,17 @@ def write_audio_only(path: Path) -> None:
         out.mux(stream.encode(None))
 
 
+def first_frames(path: Path, count: int) -> list[np.ndarray]:
+    """The first `count` frames of the video at `path` (fewer if it is shorter), as RGB."""
+    with av.open(str(path)) as container:
+        out = []
+        for frame in container.decode(video=0):
+            out.append(frame.to_ndarray(format="rgb24"))
+            if len(out) == count:
+                break
+    return out
+
+
 def decode_all(path: Path) -> tuple[list[np.ndarray], list[float]]:
     """Every frame (RGB) and its time in seconds."""
     images, times = [], []

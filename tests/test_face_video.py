@@ -141,15 +141,11 @@ def _boundary(mask: np.ndarray, matrix: np.ndarray, shape) -> np.ndarray:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mask_mode", ["ghost", "adaptive"])
-def test_passthrough_seams_are_invisible(media, mask_mode):
+@pytest.mark.parametrize("mode", ["ghost", "adaptive"])
+def test_passthrough_seams_are_invisible(media, mode):
     images = first_frames(media / "videos" / "nggyup.mp4", 4)
     config = SwapConfig(
-        generator="passthrough",
-        detector="dlib",
-        recognizer="dlib",
-        all_faces=True,
-        mask_mode=mask_mode,
+        generator="passthrough", detector="dlib", recognizer="dlib", all_faces=True, mask_mode=mode
     )
     stage = build_swap_stage(config, [[media / "faces" / "elon_musk.jpg"]])
     frames = [Frame(i, img.copy()) for i, img in enumerate(images)]

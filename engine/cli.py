@@ -11,7 +11,7 @@ import importlib.util
 import signal
 import sys
 import threading
-from types import FrameType, TracebackType
+from types import FrameType
 
 import click
 
@@ -96,12 +96,7 @@ class _TermAsInterrupt:
             self._installed = True
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._installed:
             previous = self._previous if self._previous is not None else signal.SIG_DFL
             signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]

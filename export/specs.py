@@ -128,9 +128,6 @@ def names() -> list[str]:
 
 def export_spec(name: str) -> ExportSpec:
     """The spec for `name`, or a UserInputError listing the exportable names."""
-    try:
-        return _SPECS[name]
-    except KeyError:
-        raise UserInputError(
-            f"cannot export {name!r}; exportable models: {', '.join(names())}"
-        ) from None
+    if name not in _SPECS:
+        raise UserInputError(f"cannot export {name!r}; exportable models: {', '.join(names())}")
+    return _SPECS[name]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
@@ -57,3 +59,24 @@ def golden() -> Path:
 def media() -> Path:
     """Folder of real test media (`../shared/media`)."""
     return _require(media_dir(), "test media", "GHOST_ENGINE_MEDIA")
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """PyTorch computes on `count` threads inside, on as many as before after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """The test computes on one PyTorch thread (set back after); modules whose tests all
+    need it say `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    with torch_threads(1):
+        yield

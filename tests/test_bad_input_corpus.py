@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,14 +28,14 @@ import cv2
 import numpy as np
 import pytest
 from safety_checks import FAST, decoded_frames, digests, listing, refusal_lines, run_cli
-from test_video_fixtures import MarkStage, make_video, pattern
+from slow_runs import segments_done, slow_cli_child, wait_until
+from test_video_fixtures import MarkStage, make_video, pattern, write_audio_only
 
 from ghost_engine.errors import NoFaceError
 from ghost_engine.video.journal import JOURNAL_NAME
 from ghost_engine.video.lock import lock_path_for
 from ghost_engine.video.workdir import MARKER_NAME, work_dir_for
 
-TESTS = Path(__file__).resolve().parent
 NAN, INF = str(math.nan), str(math.inf)
 Q = ["-q"]
 
@@ -56,34 +57,37 @@ class Case:
     own: str | None = None  # the engine's work folder: its contents are the run's to change
 
 
+FAILURES = ("tracebacks", "modified inputs", "corrupt outputs", "leftovers", "wrong answers")
+
+
 @dataclass
 class Tally:
-    """What the corpus counts: every case, and each kind of failure."""
+    """What the corpus counts: every case, and each kind of failure (`FAILURES`)."""
 
     cases: int = 0
-    tracebacks: int = 0
-    modified_inputs: int = 0
-    corrupt_outputs: int = 0
-    leftovers: int = 0
-    wrong_answers: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
 
+    def fail(self, kind: str, problem: str) -> None:
+        """Count one failure of `kind`, which `problem` describes."""
+        if kind not in FAILURES:
+            raise ValueError(f"unknown kind of failure {kind!r}: one of {FAILURES}")
+        self.failures[kind] += 1
+        self.problems.append(problem)
+
+    def expect(self, ok: bool, problem: str, kind: str = "wrong answers") -> None:
+        """A failure of `kind` unless `ok`."""
+        if not ok:
+            self.fail(kind, problem)
+
     def show(self, group: str) -> None:
-        print(
-            f"\n{group}: {self.cases} cases, {self.tracebacks} tracebacks, "
-            f"{self.modified_inputs} modified inputs, {self.corrupt_outputs} corrupt outputs, "
-            f"{self.leftovers} leftovers, {self.wrong_answers} wrong answers"
-        )
+        counts = ", ".join(f"{self.failures[kind]} {kind}" for kind in FAILURES)
+        print(f"\n{group}: {self.cases} cases, {counts}")
 
     def assert_clean(self, at_least: int) -> None:
         assert self.cases >= at_least
-        assert (
-            self.tracebacks,
-            self.modified_inputs,
-            self.corrupt_outputs,
-            self.leftovers,
-            self.wrong_answers,
-        ) == (0, 0, 0, 0, 0), "\n".join(self.problems)
+        counts = [self.failures[kind] for kind in FAILURES]
+        assert counts == [0] * len(FAILURES), "\n".join(self.problems)
 
 
 # -- the world --------------------------------------------------------------------------
@@ -104,20 +108,6 @@ def _jpeg_header(width: int, height: int) -> bytes:
 
     sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
     return b"\xff\xd8" + sof + b"\xff\xd9"
-
-
-def _audio_only(path: Path) -> None:
-    import av
-
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("pcm_s16le", rate=8000)
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(
-            np.zeros((1, 800), np.int16), format="s16", layout="mono"
-        )
-        frame.sample_rate, frame.pts = 8000, 0
-        out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
 
 
 def _damaged(world: Path) -> None:
@@ -157,7 +147,7 @@ def template(tmp_path_factory, media) -> Path:
     make_video(world / "odd.mkv", 4, 67, 45, codec="ffv1", pix_fmt="bgr0")
     make_video(world / "one.mkv", 3, 1, 1, codec="ffv1", pix_fmt="bgr0")
     make_video(world / "zero.avi", 0)
-    _audio_only(world / "sound.mka")
+    write_audio_only(world / "sound.mka")
     _damaged(world)
     (world / "face.jpg").write_bytes((media / "faces" / "mark.jpg").read_bytes())
     (world / "ref.jpg").write_bytes((media / "faces" / "mark.jpg").read_bytes())
@@ -174,9 +164,11 @@ def template(tmp_path_factory, media) -> Path:
     return world
 
 
-def _check(case: Case, template: Path, root: Path, capsys, tally: Tally) -> None:
-    """Run one case in a fresh copy of the world and count what went wrong."""
-    world = root / f"case{tally.cases:03d}"
+def _run_in_copy(
+    case: Case, template: Path, world: Path, capsys, tally: Tally
+) -> tuple[dict[str, str], set[str], int, str]:
+    """Run `case` in `world`, a fresh copy of the world made ready by the case's setup, and
+    count it: (the digests and the listing before the run, exit code, stderr)."""
     shutil.copytree(template, world, symlinks=True)
     os.chdir(world)
     if case.setup is not None:
@@ -184,16 +176,21 @@ def _check(case: Case, template: Path, root: Path, capsys, tally: Tally) -> None
     before, names = digests(world), listing(world)
     code, err = run_cli(case.argv, capsys)
     tally.cases += 1
+    return before, names, code, err
+
+
+def _check(case: Case, template: Path, root: Path, capsys, tally: Tally) -> None:
+    """Run one case in a fresh copy of the world and count what went wrong."""
+    world = root / f"case{tally.cases:03d}"
+    before, names, code, err = _run_in_copy(case, template, world, capsys, tally)
     said = f"[{case.name}] exit {code}: {err!r}"
     if "Traceback" in err:
-        tally.tracebacks += 1
-        tally.problems.append(f"traceback {said}")
+        tally.fail("tracebacks", f"traceback {said}")
     wrong = code != case.code or case.words not in err
     if case.code != 0 and refusal_lines(err):
         wrong = True
     if wrong:
-        tally.wrong_answers += 1
-        tally.problems.append(f"wrong answer (want exit {case.code}, {case.words!r}) {said}")
+        tally.fail("wrong answers", f"wrong answer (want exit {case.code}, {case.words!r}) {said}")
     after = digests(world)
 
     def mine(name: str) -> bool:
@@ -201,22 +198,19 @@ def _check(case: Case, template: Path, root: Path, capsys, tally: Tally) -> None
 
     changed = [k for k, v in before.items() if after.get(k) != v and not mine(k)]
     if changed:
-        tally.modified_inputs += 1
-        tally.problems.append(f"modified {changed} {said}")
+        tally.fail("modified inputs", f"modified {changed} {said}")
     made = {n for n in listing(world) - names if not mine(n)}
     expected = {case.output} if case.output and code == 0 else set()
     lost = {n for n in names - listing(world) if not mine(n)}
     if made - expected or lost:
-        tally.leftovers += 1
-        tally.problems.append(f"left {sorted(made - expected)} lost {sorted(lost)} {said}")
+        tally.fail("leftovers", f"left {sorted(made - expected)} lost {sorted(lost)} {said}")
     if case.output and code == 0:
         try:
             frames = decoded_frames(world / case.output)
         except Exception as exc:  # any decode failure is a corrupt output
             frames = f"undecodable ({exc})"
         if frames != case.frames:
-            tally.corrupt_outputs += 1
-            tally.problems.append(f"output has {frames} frames, want {case.frames} {said}")
+            tally.fail("corrupt outputs", f"output has {frames} frames, want {case.frames} {said}")
     os.chdir(root)
     shutil.rmtree(world, ignore_errors=True)
 
@@ -244,149 +238,63 @@ def _fifo(world: Path) -> None:
 
 def file_cases() -> list[Case]:
     o = ["-o", "out.mp4"]
-    return [
-        Case("missing target", run("nope.mp4", "-s", "face.jpg", *o), 2, "target file not found"),
-        Case("target is a folder", run("folder", "-s", "face.jpg", *o), 2, "not a regular file"),
-        Case(
-            "target is a fifo",
-            run("pipe.mp4", "-s", "face.jpg", *o),
-            2,
-            "not a regular file",
-            setup=_fifo,
-        ),
-        Case(
-            "target is /dev/null", run("/dev/null", "-s", "face.jpg", *o), 2, "not a regular file"
-        ),
-        Case("empty target", run("empty.mp4", "-s", "face.jpg", *o), 2, "target file is empty"),
-        Case("text target", run("notes.txt", "-s", "face.jpg", *o), 2, "not an image or video"),
-        Case("noise target", run("noise.mp4", "-s", "face.jpg", *o), 2, "noise.mp4"),
-        Case("audio only", run("sound.mka", "-s", "face.jpg", *o), 2, "has no video stream"),
-        Case("zero frames", run("zero.avi", "-s", "face.jpg", *o), 2, "no decodable frames"),
-        Case("moov lost", run("noindex.mp4", "-s", "face.jpg", *o), 2, "noindex.mp4"),
-        Case(
-            "corrupt middle",
-            run("corrupt.mp4", "-s", "face.jpg", *o, *Q),
-            0,
-            "decoded 13 of 25 frame(s)",
-            output="out.mp4",
-            frames=13,
-        ),
-        Case(
-            "truncated, index kept",
-            run("indexed.mp4", "-s", "face.jpg", *o, *Q),
-            0,
-            "decoded 2 of 25 frame(s)",
-            output="out.mp4",
-            frames=2,
-        ),
-        Case(
-            "matroska cut short",
-            run("cut.mkv", "-s", "face.jpg", *o, *Q),
-            0,
-            "(the video ends before its header says)",
-            output="out.mp4",
-            frames=6,
-        ),
-        Case(
-            "matroska cut short, fail",
-            run("cut.mkv", "-s", "face.jpg", *o, "--on-damage", "fail", *Q),
-            2,
-            "is damaged: decoded 6 of 25",
-        ),
-        Case(
-            "corrupt middle, fail",
-            run("corrupt.mp4", "-s", "face.jpg", *o, "--on-damage", "fail", *Q),
-            2,
-            "is damaged: decoded 13 of 25",
-        ),
-        Case(
-            "truncated, fail",
-            run("indexed.mp4", "-s", "face.jpg", *o, "--on-damage", "fail", *Q),
-            2,
-            "is damaged: decoded 2 of 25",
-        ),
-        Case(
-            "odd size",
-            run("odd.mkv", "-s", "face.jpg", *o, *Q),
-            0,
-            "the output is 68x46",
-            "out.mp4",
-            4,
-        ),
-        Case(
-            "one pixel", run("one.mkv", "-s", "face.jpg", *o, *Q), 0, "output is 2x2", "out.mp4", 3
-        ),
-        Case(
-            "one pixel, av1",
+    fail = ["--on-damage", "fail", *Q]
+
+    def on(target: str, *args: str, source: str = "face.jpg") -> list[str]:
+        """`run` on `target` with `source` as the source photo, into out.mp4."""
+        return run(target, "-s", source, *o, *args)
+
+    def swapped(name: str, target: str, words: str, frames: int) -> Case:
+        """A damaged or odd `target` swapped into out.mp4 of `frames` frames."""
+        return Case(name, on(target, *Q), 0, words, "out.mp4", frames)
+
+    refused = {  # exit 2: name: (argv, words)
+        "missing target": (on("nope.mp4"), "target file not found"),
+        "target is a folder": (on("folder"), "not a regular file"),
+        "target is /dev/null": (on("/dev/null"), "not a regular file"),
+        "empty target": (on("empty.mp4"), "target file is empty"),
+        "text target": (on("notes.txt"), "not an image or video"),
+        "noise target": (on("noise.mp4"), "noise.mp4"),
+        "audio only": (on("sound.mka"), "has no video stream"),
+        "zero frames": (on("zero.avi"), "no decodable frames"),
+        "moov lost": (on("noindex.mp4"), "noindex.mp4"),
+        "matroska cut short, fail": (on("cut.mkv", *fail), "is damaged: decoded 6 of 25"),
+        "corrupt middle, fail": (on("corrupt.mp4", *fail), "is damaged: decoded 13 of 25"),
+        "truncated, fail": (on("indexed.mp4", *fail), "is damaged: decoded 2 of 25"),
+        "one pixel, av1": (
             run("one.mkv", "-s", "face.jpg", "-o", "o.mkv", "--codec", "av1"),
-            2,
             "cannot encode a 1x1",
         ),
-        Case("png bomb target", run("bomb.png", "-s", "face.jpg", "-o", "o.png"), 2, "16385x16385"),
-        Case(
-            "jpeg bomb target", run("bomb.jpg", "-s", "face.jpg", "-o", "o.png"), 2, "20000x20000"
-        ),
-        Case(
-            "image target, video output",
-            run("picture.png", "-s", "face.jpg", *o),
-            3,
-            "needs a .png or .jpg",
-        ),
-        Case(
-            "misnamed png target", run("photo.mp4", "-s", "face.jpg", *o), 3, "needs a .png or .jpg"
-        ),
-        Case(
-            "missing source",
-            run("clip.mp4", "-s", "gone.jpg", *o),
-            2,
-            "source photo file not found",
-        ),
-        Case(
-            "source is a folder",
-            run("clip.mp4", "-s", "folder", *o),
-            2,
-            "source photo is not a regular",
-        ),
-        Case("source is text", run("clip.mp4", "-s", "notes.txt", *o), 2, "notes.txt"),
-        Case("source cut short", run("clip.mp4", "-s", "cut.jpg", *o), 2, "cut.jpg"),
-        Case(
-            "source without a face",
-            run("clip.mp4", "-s", "blank.png", *o),
-            2,
-            "no face found in blank.png",
-        ),
-        Case(
-            "source bomb",
-            run("clip.mp4", "-s", "bomb.png", *o),
-            2,
-            "source photo bomb.png is 16385x16385",
-        ),
-        Case("empty source", run("clip.mp4", "-s", "", *o), 2, "give at least one source photo"),
-        Case("commas only", run("clip.mp4", "-s", ",,", *o), 2, "give at least one source photo"),
-        Case(
-            "missing reference",
-            run("clip.mp4", "-s", "face.jpg", "-t", "gone.jpg", *o),
-            2,
-            "target face photo file not found",
-        ),
-        Case(
-            "reference bomb",
-            run("clip.mp4", "-s", "face.jpg", "-t", "bomb.jpg", *o),
-            2,
-            "20000x20000",
-        ),
-        Case(
-            "two people, no references",
-            run("clip.mp4", "-s", "face.jpg", "-s", "ref.jpg", *o),
-            2,
+        "png bomb target": (run("bomb.png", "-s", "face.jpg", "-o", "o.png"), "16385x16385"),
+        "jpeg bomb target": (run("bomb.jpg", "-s", "face.jpg", "-o", "o.png"), "20000x20000"),
+        "missing source": (on("clip.mp4", source="gone.jpg"), "source photo file not found"),
+        "source is a folder": (on("clip.mp4", source="folder"), "source photo is not a regular"),
+        "source is text": (on("clip.mp4", source="notes.txt"), "notes.txt"),
+        "source cut short": (on("clip.mp4", source="cut.jpg"), "cut.jpg"),
+        "source without a face": (on("clip.mp4", source="blank.png"), "no face found in blank.png"),
+        "source bomb": (on("clip.mp4", source="bomb.png"), "source photo bomb.png is 16385x16385"),
+        "empty source": (on("clip.mp4", source=""), "give at least one source photo"),
+        "commas only": (on("clip.mp4", source=",,"), "give at least one source photo"),
+        "missing reference": (on("clip.mp4", "-t", "gone.jpg"), "target face photo file not found"),
+        "reference bomb": (on("clip.mp4", "-t", "bomb.jpg"), "20000x20000"),
+        "two people, no references": (
+            on("clip.mp4", "-s", "ref.jpg"),
             "add one -t/--target-face",
         ),
-        Case(
-            "references miscounted",
-            run("clip.mp4", "-s", "face.jpg", "-t", "ref.jpg", "-t", "ref.jpg", *o),
-            2,
+        "references miscounted": (
+            on("clip.mp4", "-t", "ref.jpg", "-t", "ref.jpg"),
             "1 source person(s) but 2 target face(s)",
         ),
+    }
+    return [Case(name, argv, 2, words) for name, (argv, words) in refused.items()] + [
+        Case("target is a fifo", on("pipe.mp4"), 2, "not a regular file", setup=_fifo),
+        swapped("corrupt middle", "corrupt.mp4", "decoded 13 of 25 frame(s)", 13),
+        swapped("truncated, index kept", "indexed.mp4", "decoded 2 of 25 frame(s)", 2),
+        swapped("matroska cut short", "cut.mkv", "(the video ends before its header says)", 6),
+        swapped("odd size", "odd.mkv", "the output is 68x46", 4),
+        swapped("one pixel", "one.mkv", "output is 2x2", 3),
+        Case("image target, video output", on("picture.png"), 3, "needs a .png or .jpg"),
+        Case("misnamed png target", on("photo.mp4"), 3, "needs a .png or .jpg"),
         Case(
             "good run", run("clip.mkv", "-s", "face.jpg", "-o", "out.mkv", *Q), 0, "", "out.mkv", 6
         ),
@@ -438,53 +346,28 @@ def option_cases() -> list[Case]:
             cases.append(Case(f"{flag} {value!r}", run(*base, flag, value), 2, words))
     for flag in _BAD_CHOICES:
         cases.append(Case(f"{flag} bogus", run(*base, flag, "bogus"), 2, "'bogus' is not one of"))
+    refusals = [  # (name, the options after `base`, exit code, words)
+        ("all faces with a reference", "--all-faces -t ref.jpg", 2, "--all-faces swaps every face"),
+        ("empty range", "--start 2 --end 1", 2, "must be after --start"),
+        ("start past the end", "--start 50", 2, "is past the end"),
+        ("preset on vp9", "--codec vp9 --preset fast", 2, "--preset applies to h264 and hevc only"),
+        ("prores in mp4", "--codec prores", 3, "cannot be stored in a .mp4"),
+        ("unknown pixel format", "--pix-fmt bogus", 2, "unknown pixel format 'bogus'"),
+        ("rgb24 for hevc", "--codec hevc --pix-fmt rgb24", 2, "--pix-fmt rgb24 is not supported"),
+        ("engine without cuda", "--generator-engine notes.txt", 2, "add --device cuda"),
+        ("engine missing", "--generator-engine gone.engine", 2, "'--generator-engine'"),
+        ("unknown option", "--bogus", 2, "No such option '--bogus'"),
+    ]
     cases += [
-        Case(
-            "all faces with a reference",
-            run(*base, "--all-faces", "-t", "ref.jpg"),
-            2,
-            "--all-faces swaps every face",
-        ),
-        Case("empty range", run(*base, "--start", "2", "--end", "1"), 2, "must be after --start"),
-        Case("start past the end", run(*base, "--start", "50"), 2, "is past the end"),
+        Case(name, run(*base, *args.split()), code, words) for name, args, code, words in refusals
+    ]
+    cases += [
         Case(
             "crf without crf mode",
             run("clip.mp4", "-s", "face.jpg", "-o", "o.mkv", "--codec", "ffv1", "--crf", "3"),
             2,
             "--crf does not apply",
         ),
-        Case(
-            "preset on vp9",
-            run(*base, "--codec", "vp9", "--preset", "fast"),
-            2,
-            "--preset applies to h264 and hevc only",
-        ),
-        Case("prores in mp4", run(*base, "--codec", "prores"), 3, "cannot be stored in a .mp4"),
-        Case(
-            "unknown pixel format",
-            run(*base, "--pix-fmt", "bogus"),
-            2,
-            "unknown pixel format 'bogus'",
-        ),
-        Case(
-            "rgb24 for hevc",
-            run(*base, "--codec", "hevc", "--pix-fmt", "rgb24"),
-            2,
-            "--pix-fmt rgb24 is not supported",
-        ),
-        Case(
-            "engine without cuda",
-            run(*base, "--generator-engine", "notes.txt"),
-            2,
-            "add --device cuda",
-        ),
-        Case(
-            "engine missing",
-            run(*base, "--generator-engine", "gone.engine"),
-            2,
-            "'--generator-engine'",
-        ),
-        Case("unknown option", run(*base, "--bogus"), 2, "No such option '--bogus'"),
         Case("no output", ["run", "clip.mp4", "-s", "face.jpg"], 2, "Missing option '-o'"),
         Case("no source", ["run", "clip.mp4", "-o", "out.mp4"], 2, "Missing option '-s'"),
         Case(
@@ -575,75 +458,40 @@ def path_cases() -> list[Case]:
 
     long_ok = "l" * 246 + ".mp4"
     too_long = "l" * 252 + ".mp4"
-    o = ["clip.mp4", "-s", "face.jpg"]
+
+    def out(path: str, *args: str) -> list[str]:
+        """`run` on clip.mp4 with face.jpg as the source, into `path`."""
+        return run("clip.mp4", "-s", "face.jpg", "-o", path, *args)
+
+    json_refusals = {  # --json path: words (exit 3)
+        "-o is --json": ("out.mp4", "is also given as -o/--output"),
+        "--json is a folder": ("folder", "--json path is a directory"),
+        "--json folder missing": ("no/r.json", "--json folder does not exist"),
+        "--json under a file": ("notes.txt/r.json", "--json folder is not a directory"),
+        "--json too long": (too_long, "--json file name is too long"),
+        "--json is a device": ("/dev/null", "not a regular file"),
+    }
+    for name, (path, words) in json_refusals.items():
+        cases.append(Case(name, out("out.mp4", "--json", path), 3, words))
     cases += [
-        Case(
-            "-o is --json",
-            run(*o, "-o", "out.mp4", "--json", "out.mp4"),
-            3,
-            "is also given as -o/--output",
-        ),
-        Case(
-            "--json is a folder",
-            run(*o, "-o", "out.mp4", "--json", "folder"),
-            3,
-            "--json path is a directory",
-        ),
-        Case(
-            "--json folder missing",
-            run(*o, "-o", "out.mp4", "--json", "no/r.json"),
-            3,
-            "--json folder does not exist",
-        ),
-        Case(
-            "--json under a file",
-            run(*o, "-o", "out.mp4", "--json", "notes.txt/r.json"),
-            3,
-            "--json folder is not a directory",
-        ),
-        Case(
-            "--json too long",
-            run(*o, "-o", "out.mp4", "--json", too_long),
-            3,
-            "--json file name is too long",
-        ),
-        Case(
-            "--json is a device",
-            run(*o, "-o", "out.mp4", "--json", "/dev/null"),
-            3,
-            "not a regular file",
-        ),
-        Case("-o is a folder", run(*o, "-o", "folder"), 3, "output path is a directory"),
-        Case("-o is empty", run(*o, "-o", ""), 3, "output path is a directory"),
-        Case("-o folder missing", run(*o, "-o", "no/out.mp4"), 3, "output folder does not exist"),
-        Case(
-            "-o under a file",
-            run(*o, "-o", "notes.txt/out.mp4"),
-            3,
-            "output folder is not a directory",
-        ),
-        Case("-o is a device", run(*o, "-o", "/dev/null", "-y"), 3, "not a regular file"),
-        Case("-o loops", run(*o, "-o", "out.mp4", "-y"), 3, "symbolic link that loops", setup=loop),
-        Case("-o too long", run(*o, "-o", too_long), 3, "output file name is too long"),
+        Case("-o is a folder", out("folder"), 3, "output path is a directory"),
+        Case("-o is empty", out(""), 3, "output path is a directory"),
+        Case("-o folder missing", out("no/out.mp4"), 3, "output folder does not exist"),
+        Case("-o under a file", out("notes.txt/out.mp4"), 3, "output folder is not a directory"),
+        Case("-o is a device", out("/dev/null", "-y"), 3, "not a regular file"),
+        Case("-o loops", out("out.mp4", "-y"), 3, "symbolic link that loops", setup=loop),
+        Case("-o too long", out(too_long), 3, "output file name is too long"),
         Case(
             "-o folder name too long",
-            run(*o, "-o", "d" * 256 + "/o.mp4"),
+            out("d" * 256 + "/o.mp4"),
             3,
             "folder name in the output path is too long",
         ),
-        Case(
-            "-o unknown container", run(*o, "-o", "out.xyz"), 3, "cannot tell the video container"
-        ),
-        Case(
-            "-o exists",
-            run(*o, "-o", "out.mp4"),
-            3,
-            "already exists; add -y/--overwrite",
-            setup=existing,
-        ),
+        Case("-o unknown container", out("out.xyz"), 3, "cannot tell the video container"),
+        Case("-o exists", out("out.mp4"), 3, "already exists; add -y/--overwrite", setup=existing),
         Case(
             "-o exists, -y",
-            run(*o, "-o", "out.mp4", "-y", *Q),
+            out("out.mp4", "-y", *Q),
             0,
             "",
             "out.mp4",
@@ -651,23 +499,17 @@ def path_cases() -> list[Case]:
             setup=existing,
             kept=("out.mp4",),
         ),
-        Case(
-            "-o dangling link",
-            run(*o, "-o", "out.mp4"),
-            3,
-            "output folder does not exist",
-            setup=dangling,
-        ),
+        Case("-o dangling link", out("out.mp4"), 3, "output folder does not exist", setup=dangling),
         Case(
             "-o a user's work-named folder",
-            run(*o, "-o", "out.mp4"),
+            out("out.mp4"),
             3,
             "is not a ghost-engine work folder",
             setup=users_folder,
         ),
-        Case("-o long name", run(*o, "-o", long_ok, *Q), 0, "", long_ok, 6),
-        Case("-o newline name", run(*o, "-o", "new\nline.mp4", *Q), 0, "", "new\nline.mp4", 6),
-        Case("-o control characters", run(*o, "-o", "bell\x07.mkv", *Q), 0, "", "bell\x07.mkv", 6),
+        Case("-o long name", out(long_ok, *Q), 0, "", long_ok, 6),
+        Case("-o newline name", out("new\nline.mp4", *Q), 0, "", "new\nline.mp4", 6),
+        Case("-o control characters", out("bell\x07.mkv", *Q), 0, "", "bell\x07.mkv", 6),
         Case(
             "missing target with a newline",
             run("a\nb.mp4", "-s", "face.jpg", "-o", "out.mp4"),
@@ -827,7 +669,7 @@ def test_corpus_journal_tampering(template, tmp_path, capsys, monkeypatch) -> No
             make_video(world / "long.mkv", 100, 64, 48, codec="ffv1", pix_fmt="bgr0")
             monkeypatch.setattr("ghost_engine.api.build_swap_stage", lambda *a, **k: failing)
             stopped, err = run_cli(argv, capsys)
-            assert stopped == 2 and _segments(world) >= 2, err
+            assert stopped == 2 and segments_done(work_dir_for(world / "out.mkv")) >= 2, err
             monkeypatch.setattr("ghost_engine.api.build_swap_stage", lambda *a, **k: MarkStage())
             work = work_dir_for(world / "out.mkv")
             data = json.loads((work / JOURNAL_NAME).read_text())
@@ -844,11 +686,6 @@ def test_corpus_journal_tampering(template, tmp_path, capsys, monkeypatch) -> No
     tally.assert_clean(25)
 
 
-def _segments(world: Path) -> int:
-    work = work_dir_for(world / "out.mkv")
-    return len(json.loads((work / JOURNAL_NAME).read_text())["segments"])
-
-
 def _check_journal(case: Case, template: Path, root: Path, capsys, tally: Tally) -> None:
     """`_check`, where the work folder is part of the world: a refusal must leave it as it
     was (it is the user's way to resume), a success removes it (and only it)."""
@@ -857,8 +694,7 @@ def _check_journal(case: Case, template: Path, root: Path, capsys, tally: Tally)
         case.own = work
     _check(case, template, root, capsys, tally)
     if case.code == 0 and (root / f"case{tally.cases - 1:03d}" / work).exists():
-        tally.leftovers += 1
-        tally.problems.append(f"[{case.name}] the work folder is still there")
+        tally.fail("leftovers", f"[{case.name}] the work folder is still there")
 
 
 # -- the webcam ------------------------------------------------------------------------------
@@ -877,60 +713,41 @@ def webcam_cases() -> list[Case]:
     def hard(world: Path) -> None:
         os.link(world / "clip.mp4", world / "cam.mp4")
 
-    c = ["--camera", "clip.mp4"]
+    def live(output: str, *args: str) -> list[str]:
+        """The webcam with clip.mp4 as the camera, into `output`."""
+        return cam("--camera", "clip.mp4", "--output", output, *args)
+
     return [
+        Case("output is the camera", live("clip.mp4"), 3, "--output clip.mp4 is the camera file"),
         Case(
-            "output is the camera",
-            cam(*c, "--output", "clip.mp4"),
-            3,
-            "--output clip.mp4 is the camera file",
-        ),
-        Case(
-            "output links to the camera",
-            cam(*c, "--output", "cam.mp4", "-y"),
-            3,
-            "is the camera file",
-            setup=link,
+            "output links to the camera", live("cam.mp4", "-y"), 3, "is the camera file", setup=link
         ),
         Case(
             "output hard-links the camera",
-            cam(*c, "--output", "cam.mp4", "-y"),
+            live("cam.mp4", "-y"),
             3,
             "is the camera file",
             setup=hard,
         ),
         Case(
             "report is the camera",
-            cam(*c, "--output", "none", "--report", "clip.mp4"),
+            live("none", "--report", "clip.mp4"),
             3,
             "--report clip.mp4 is the camera file",
         ),
         Case(
-            "report is the source",
-            cam(*c, "--output", "none", "--report", "face.jpg"),
-            3,
-            "is the source photo",
+            "report is the source", live("none", "--report", "face.jpg"), 3, "is the source photo"
         ),
         Case(
             "report is the output",
-            cam(*c, "--output", "live.mp4", "--report", "live.mp4"),
+            live("live.mp4", "--report", "live.mp4"),
             3,
             "is also given as --output",
         ),
-        Case("output exists", cam(*c, "--output", "live.mp4"), 3, "already exists", setup=existing),
-        Case("output folder", cam(*c, "--output", "folder"), 3, "output path is a directory"),
-        Case(
-            "output folder missing",
-            cam(*c, "--output", "no/live.mp4"),
-            3,
-            "output folder does not exist",
-        ),
-        Case(
-            "output container unknown",
-            cam(*c, "--output", "live.xyz"),
-            3,
-            "cannot tell the video container",
-        ),
+        Case("output exists", live("live.mp4"), 3, "already exists", setup=existing),
+        Case("output folder", live("folder"), 3, "output path is a directory"),
+        Case("output folder missing", live("no/live.mp4"), 3, "output folder does not exist"),
+        Case("output container unknown", live("live.xyz"), 3, "cannot tell the video container"),
         Case(
             "camera folder",
             cam("--camera", "folder", "--output", "none"),
@@ -951,31 +768,30 @@ def webcam_cases() -> list[Case]:
         ),
         Case(
             "camera too big",
-            ["webcam", "-s", "picture.png", *FAST, *c, "--output", "none", "--max-pixels", "2000"],
+            [
+                "webcam",
+                "-s",
+                "picture.png",
+                *FAST,
+                "--camera",
+                "clip.mp4",
+                "--output",
+                "none",
+                "--max-pixels",
+                "2000",
+            ],
             2,
             "camera file clip.mp4 is 64x48",
         ),
-        Case("fps nan", cam(*c, "--output", "none", "--fps", NAN), 2, "'--fps'"),
-        Case("duration inf", cam(*c, "--output", "none", "--duration", INF), 2, "'--duration'"),
-        Case(
-            "resolution zero", cam(*c, "--output", "none", "--resolution", "0x0"), 2, "resolution"
-        ),
-        Case(
-            "resolution odd",
-            cam(*c, "--output", "none", "--resolution", "641x480"),
-            2,
-            "even width and height",
-        ),
-        Case(
-            "port too big",
-            cam(*c, "--output", "none", "--control-port", "70000"),
-            2,
-            "'--control-port'",
-        ),
-        Case("stream scheme", cam(*c, "--output", "ftp://host/x"), 2, "cannot stream to ftp://"),
+        Case("fps nan", live("none", "--fps", NAN), 2, "'--fps'"),
+        Case("duration inf", live("none", "--duration", INF), 2, "'--duration'"),
+        Case("resolution zero", live("none", "--resolution", "0x0"), 2, "resolution"),
+        Case("resolution odd", live("none", "--resolution", "641x480"), 2, "even width and height"),
+        Case("port too big", live("none", "--control-port", "70000"), 2, "'--control-port'"),
+        Case("stream scheme", live("ftp://host/x"), 2, "cannot stream to ftp://"),
         Case(
             "output exists, -y",
-            cam(*c, "--output", "live.mp4", "-y", "--all-faces", "-q"),
+            live("live.mp4", "-y", "--all-faces", "-q"),
             0,
             "",
             "live.mp4",
@@ -1003,24 +819,15 @@ def _check_live(case: Case, template: Path, root: Path, capsys, tally: Tally) ->
     """A live run's case: checked like the others, with the output's frame count taken
     from the delivered count its summary line states."""
     world = root / f"live{tally.cases:03d}"
-    shutil.copytree(template, world, symlinks=True)
-    os.chdir(world)
-    if case.setup is not None:
-        case.setup(world)
-    before, names = digests(world), listing(world)
-    code, err = run_cli(case.argv, capsys)
-    tally.cases += 1
+    before, names, code, err = _run_in_copy(case, template, world, capsys, tally)
     said = f"[{case.name}] exit {code}: {err!r}"
     if "Traceback" in err or code != 0:
-        tally.wrong_answers += 1
-        tally.problems.append(said)
+        tally.fail("wrong answers", said)
     after = digests(world)
     if any(after.get(k) != v for k, v in before.items() if k not in case.kept):
-        tally.modified_inputs += 1
-        tally.problems.append(f"modified {said}")
+        tally.fail("modified inputs", f"modified {said}")
     if listing(world) - names - {case.output}:
-        tally.leftovers += 1
-        tally.problems.append(f"left {sorted(listing(world) - names)} {said}")
+        tally.fail("leftovers", f"left {sorted(listing(world) - names)} {said}")
     delivered = [line for line in err.splitlines() if line.startswith("delivered ")]
     want = int(delivered[0].split()[1]) if delivered else -1
     try:
@@ -1028,49 +835,16 @@ def _check_live(case: Case, template: Path, root: Path, capsys, tally: Tally) ->
     except Exception as exc:
         got = f"undecodable ({exc})"
     if got != want or want < 1:
-        tally.corrupt_outputs += 1
-        tally.problems.append(f"output has {got} frames, summary says {want} {said}")
+        tally.fail("corrupt outputs", f"output has {got} frames, summary says {want} {said}")
     os.chdir(root)
 
 
 # -- signals and concurrent runs (children) ---------------------------------------------------
 
-_SLOW_CLI = """
-import sys
-import ghost_engine.api
-from test_video_fixtures import MarkStage
-ghost_engine.api.build_swap_stage = lambda *a, **k: MarkStage(delay=2, sleep_s=0.02)
-from ghost_engine.cli import main
-main(sys.argv[1:])
-"""
-
-
-def _child(argv: list[str], cwd: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(TESTS))
-    return subprocess.Popen(
-        [sys.executable, "-c", _SLOW_CLI, *argv],
-        cwd=cwd,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wait(condition, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
-def _done(work: Path) -> int:
-    try:
-        return len(json.loads((work / JOURNAL_NAME).read_text())["segments"])
-    except (OSError, ValueError, KeyError):
-        return 0
-
 
 def test_corpus_signals_and_concurrent_runs(template, tmp_path, capsys, monkeypatch) -> None:
     tally = Tally()
+    note = tally.expect
     world = tmp_path / "live-world"
     shutil.copytree(template, world, symlinks=True)
     make_video(world / "long.mkv", 100, 64, 48, codec="ffv1", pix_fmt="bgr0")
@@ -1079,15 +853,10 @@ def test_corpus_signals_and_concurrent_runs(template, tmp_path, capsys, monkeypa
     monkeypatch.setattr("ghost_engine.api.build_swap_stage", lambda *a, **k: MarkStage())
     inputs, names = digests(world), listing(world)
 
-    def note(ok: bool, what: str, kind: str = "wrong_answers") -> None:
-        if not ok:
-            setattr(tally, kind, getattr(tally, kind) + 1)
-            tally.problems.append(what)
-
     def after_stop(out: str, sig: int, want: int, repeat: bool = False) -> None:
-        child = _child([*base, "-o", out], world)
+        child = slow_cli_child([*base, "-o", out], world)
         work = work_dir_for(world / out)
-        _wait(lambda: _done(work) >= 2 or child.poll() is not None)
+        wait_until(lambda: segments_done(work) >= 2 or child.poll() is not None)
         child.send_signal(sig)
         if repeat:
             time.sleep(0.05)
@@ -1108,7 +877,7 @@ def test_corpus_signals_and_concurrent_runs(template, tmp_path, capsys, monkeypa
         code, err = run_cli([*base, "-o", out, "--resume"], capsys)
         tally.cases += 1
         note(code == 0 and "Traceback" not in err, f"resume {out}: {code} {err!r}")
-        note(_decodes(world / out) == 100, f"resumed {out} is not 100 frames", "corrupt_outputs")
+        note(_decodes(world / out) == 100, f"resumed {out} is not 100 frames", "corrupt outputs")
         note(
             not work.exists() and not lock_path_for(world / out).exists(),
             "resume left",
@@ -1120,38 +889,40 @@ def test_corpus_signals_and_concurrent_runs(template, tmp_path, capsys, monkeypa
     after_stop("twice.mkv", signal.SIGTERM, 128 + signal.SIGTERM, repeat=True)
 
     # two runs on one output: the second refuses at once, the first finishes
-    first = _child([*base, "-o", "same.mkv"], world)
-    _wait(lambda: lock_path_for(world / "same.mkv").exists() or first.poll() is not None)
-    second = _child([*base, "-o", "same.mkv"], world)
+    first = slow_cli_child([*base, "-o", "same.mkv"], world)
+    wait_until(lambda: lock_path_for(world / "same.mkv").exists() or first.poll() is not None)
+    second = slow_cli_child([*base, "-o", "same.mkv"], world)
     _, second_err = second.communicate(timeout=60)
     _, first_err = first.communicate(timeout=120)
     tally.cases += 2
     note(second.returncode == 3 and "another ghost-engine run" in second_err, repr(second_err))
     note(not refusal_lines(second_err), repr(second_err))
     note(first.returncode == 0, repr(first_err))
-    note(_decodes(world / "same.mkv") == 100, "same.mkv is not 100 frames", "corrupt_outputs")
+    note(_decodes(world / "same.mkv") == 100, "same.mkv is not 100 frames", "corrupt outputs")
 
     # two runs on two outputs at once both finish
-    runs = [_child([*base, "-o", f"par{i}.mkv"], world) for i in range(2)]
+    runs = [slow_cli_child([*base, "-o", f"par{i}.mkv"], world) for i in range(2)]
     for i, child in enumerate(runs):
         _, err = child.communicate(timeout=120)
         tally.cases += 1
         note(child.returncode == 0, f"par{i}: {err!r}")
-        note(_decodes(world / f"par{i}.mkv") == 100, f"par{i} frames", "corrupt_outputs")
+        note(_decodes(world / f"par{i}.mkv") == 100, f"par{i} frames", "corrupt outputs")
 
     # a killed run (no handler runs) then a fresh run without --resume: no leftovers
-    child = _child([*base, "-o", "killed.mkv"], world)
-    _wait(lambda: _done(work_dir_for(world / "killed.mkv")) >= 1 or child.poll() is not None)
+    child = slow_cli_child([*base, "-o", "killed.mkv"], world)
+    wait_until(
+        lambda: segments_done(work_dir_for(world / "killed.mkv")) >= 1 or child.poll() is not None
+    )
     child.kill()
     child.wait()
     code, err = run_cli([*base, "-o", "killed.mkv"], capsys)
     tally.cases += 1
     note(code == 0, f"after kill: {code} {err!r}")
-    note(_decodes(world / "killed.mkv") == 100, "killed.mkv frames", "corrupt_outputs")
+    note(_decodes(world / "killed.mkv") == 100, "killed.mkv frames", "corrupt outputs")
 
     made = {"term.mkv", "int.mkv", "twice.mkv", "same.mkv", "par0.mkv", "par1.mkv", "killed.mkv"}
     note(listing(world) == names | made, f"left {sorted(listing(world) - names)}", "leftovers")
-    note(digests(world).items() >= inputs.items(), "an input changed", "modified_inputs")
+    note(digests(world).items() >= inputs.items(), "an input changed", "modified inputs")
     with capsys.disabled():
         tally.show("signals and concurrent runs")
     tally.assert_clean(11)

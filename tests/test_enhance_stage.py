@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
 import torch
-from test_video_fixtures import decode_all
+from test_video_fixtures import decode_all, first_frames
 
 from ghost_engine.backend.host_ops import HostImageOps
 from ghost_engine.errors import UserInputError
@@ -132,16 +131,6 @@ def test_bad_enhancer_arguments_are_user_errors() -> None:
         FaceEnhancer(_narrow(), blend=2.0)
 
 
-def _video_frames(path: Path, count: int) -> list[np.ndarray]:
-    with av.open(str(path)) as container:
-        out = []
-        for frame in container.decode(video=0):
-            out.append(frame.to_ndarray(format="rgb24"))
-            if len(out) == count:
-                break
-    return out
-
-
 def _stage(mode: str) -> SwapStage:
     models = FaceModels(
         detector=DlibDetector(),
@@ -167,7 +156,7 @@ def _run(stage: SwapStage, images: list[np.ndarray], per_call: int) -> list[np.n
 @pytest.mark.slow
 def test_stage_output_does_not_depend_on_batching_in_per_face_mode(media: Path) -> None:
     """dance.mp4 frames one by one (batches of one face) or three at once."""
-    images = _video_frames(media / "videos" / "dance.mp4", 3)
+    images = first_frames(media / "videos" / "dance.mp4", 3)
     alone = _run(_stage("per_face"), images, 1)
     together_stage = _stage("per_face")
     together = _run(together_stage, images, 3)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-import torch
 from click.testing import CliRunner
+from conftest import torch_threads
 from onnx import TensorProto
 
 from ghost_engine.cli import cli
@@ -36,10 +36,8 @@ BATCHES = (1, 5)
 
 @pytest.fixture(autouse=True)
 def _two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(2):
+        yield
 
 
 def _export(name: str, out: Path, precision: str, **kw) -> ExportResult:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
+from test_video_fixtures import first_frames
 
 from ghost_engine.face.dlib_backend import DlibDetector
 from ghost_engine.face.paste import paste_back
@@ -22,19 +22,9 @@ from ghost_engine.pipeline.swap import build_swap_stage
 from ghost_engine.types import Frame
 
 
-def _frames(path: Path, count: int) -> list[np.ndarray]:
-    with av.open(str(path)) as container:
-        out = []
-        for frame in container.decode(video=0):
-            out.append(frame.to_ndarray(format="rgb24"))
-            if len(out) == count:
-                break
-    return out
-
-
 def _points(path: Path, count: int) -> list[np.ndarray | None]:
     """Raw dlib 5 points of the largest face in each of the first `count` frames."""
-    found = DlibDetector()(_frames(path, count))
+    found = DlibDetector()(first_frames(path, count))
     return [
         max(faces, key=lambda f: float(np.prod(f.box[2:] - f.box[:2]))).kps.astype(np.float64)
         if faces
@@ -151,15 +141,11 @@ def _boundary(mask: np.ndarray, matrix: np.ndarray, shape) -> np.ndarray:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mask_mode", ["ghost", "adaptive"])
-def test_passthrough_seams_are_invisible(media, mask_mode):
-    images = _frames(media / "videos" / "nggyup.mp4", 4)
+@pytest.mark.parametrize("mode", ["ghost", "adaptive"])
+def test_passthrough_seams_are_invisible(media, mode):
+    images = first_frames(media / "videos" / "nggyup.mp4", 4)
     config = SwapConfig(
-        generator="passthrough",
-        detector="dlib",
-        recognizer="dlib",
-        all_faces=True,
-        mask_mode=mask_mode,
+        generator="passthrough", detector="dlib", recognizer="dlib", all_faces=True, mask_mode=mode
     )
     stage = build_swap_stage(config, [[media / "faces" / "elon_musk.jpg"]])
     frames = [Frame(i, img.copy()) for i, img in enumerate(images)]

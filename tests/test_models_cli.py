@@ -46,6 +46,15 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
     return exit_info.value.code, out, err
 
 
+def _import_both(setup: dict, capsys) -> None:
+    """Install both entries' files from an offline folder with `models import`."""
+    src = setup["tmp"] / "offline"
+    src.mkdir()
+    (src / "lm.onnx").write_bytes(tiny_onnx())
+    (src / "pinned.onnx").write_bytes(setup["good"])
+    assert run(capsys, "models", "import", str(src), *setup["opts"])[0] == 0
+
+
 def test_path_of_a_missing_model_prints_the_command_that_fixes_it(
     server, setup, capsys, monkeypatch
 ):
@@ -103,11 +112,7 @@ def test_list_shows_presence_verification_size_and_licence(server, setup, capsys
 
 
 def test_verify_reports_ok_pins_and_removes_a_corrupt_file(setup, capsys):
-    src = setup["tmp"] / "offline"
-    src.mkdir()
-    (src / "lm.onnx").write_bytes(tiny_onnx())
-    (src / "pinned.onnx").write_bytes(setup["good"])
-    assert run(capsys, "models", "import", str(src), *setup["opts"])[0] == 0
+    _import_both(setup, capsys)
 
     code, out, _ = run(capsys, "models", "verify", *setup["opts"])
     assert code == 0
@@ -191,11 +196,7 @@ def test_list_and_verify_say_which_files_have_no_published_hash(setup, capsys):
     assert rows["lm"]["hash"] == "pinned on first download, unverified source"
     assert rows["pinned"]["hash"] == "published hash"
 
-    src = setup["tmp"] / "offline"
-    src.mkdir()
-    (src / "lm.onnx").write_bytes(tiny_onnx())
-    (src / "pinned.onnx").write_bytes(setup["good"])
-    assert run(capsys, "models", "import", str(src), *setup["opts"])[0] == 0
+    _import_both(setup, capsys)
     code, out, _ = run(capsys, "models", "verify", *setup["opts"])
     assert code == 0
     lines = dict(line.split(": ", 1) for line in out.splitlines())

@@ -20,7 +20,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ import torch
 from conftest import skip_or_fail
 from onnx import TensorProto, external_data_helper, numpy_helper
 from test_models_support import (
+    LoopbackServer,
     make_store,
     onnx_entry,
     pth_entry,
@@ -70,21 +71,13 @@ class _HostileHandler(BaseHTTPRequestHandler):
             pass  # the client gave up on us, which is the point
 
 
-class HostileMirror:
+class HostileMirror(LoopbackServer):
     """Loopback server whose paths each misbehave in one way; every loop is bounded."""
 
     def __init__(self) -> None:
         self.routes: dict[str, Callable[[BaseHTTPRequestHandler], None]] = {}
-        handler = type("Handler", (_HostileHandler,), {"routes": self.routes})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        self.httpd.block_on_close = False
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
+        super().__init__(type("Handler", (_HostileHandler,), {"routes": self.routes}))
         self.sent: dict[str, int] = {}
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
 
     def bad_length(self, name: str, value: str) -> str:
         def answer(h: BaseHTTPRequestHandler) -> None:
@@ -139,18 +132,10 @@ class HostileMirror:
         self.routes[f"/{name}"] = answer
         return self.url(name)
 
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
 
 @pytest.fixture
 def mirror() -> Iterator[HostileMirror]:
-    srv = HostileMirror()
-    try:
-        yield srv
-    finally:
-        srv.close()
+    yield from serve(HostileMirror)
 
 
 @pytest.fixture
@@ -194,6 +179,20 @@ def error_line(err: str) -> str:
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1 and lines[-1] == errors[0], err
     return errors[0]
+
+
+def refused_import(capsys, source: Path, cache: Path, *options: str) -> str:
+    """`models import SOURCE --models-dir CACHE OPTIONS` refuses with exit 4, one error line
+    and one `NAME: FAILED: ` line (returned), and leaves nothing in the model folder."""
+    code, _, err = cli(
+        capsys, "models", "import", str(source), "--models-dir", str(cache), *options
+    )
+    assert code == 4, err
+    error_line(err)
+    failed = [line for line in err.splitlines() if ": FAILED: " in line]
+    assert len(failed) == 1, err
+    assert leftovers(cache) == []
+    return failed[0]
 
 
 def one_line(exc: BaseException) -> str:
@@ -340,18 +339,10 @@ def test_a_fake_file_with_the_wrong_hash_is_refused_on_import(tmp_path, capsys):
     offered.parent.mkdir()
     offered.write_bytes(fake)
     before = digests(offered.parent, manifest)
-    cache = tmp_path / "cache"
-    code, _, err = cli(
-        capsys, "models", "import", str(offered), "--models-dir", str(cache),
-        "--manifest", str(manifest),
-    )  # fmt: skip
-    assert code == 4
-    error_line(err)
-    failed = [line for line in err.splitlines() if line.startswith("lm: FAILED: ")]
-    assert len(failed) == 1
-    assert sha(good) in failed[0] and sha(fake) in failed[0] and "was removed" in failed[0]
+    failed = refused_import(capsys, offered, tmp_path / "cache", "--manifest", str(manifest))
+    assert failed.startswith("lm: FAILED: ")
+    assert sha(good) in failed and sha(fake) in failed and "was removed" in failed
     assert digests(offered.parent, manifest) == before
-    assert leftovers(cache) == []
 
 
 def test_a_fake_2d106det_is_refused_by_the_packaged_manifest(tmp_path, capsys):
@@ -359,16 +350,11 @@ def test_a_fake_2d106det_is_refused_by_the_packaged_manifest(tmp_path, capsys):
     fake = tmp_path / "2d106det.onnx"
     fake.write_bytes(tiny_onnx())  # the right signature, but not insightface's file
     before = digests(fake)
-    cache = tmp_path / "cache"
-    code, _, err = cli(capsys, "models", "import", str(fake), "--models-dir", str(cache))
-    assert code == 4
-    error_line(err)
-    failed = [line for line in err.splitlines() if line.startswith("landmarks_2d106: FAILED: ")]
-    assert len(failed) == 1
-    assert f"{len(fake.read_bytes())} bytes, but the published file is 5030888 bytes" in failed[0]
-    assert "nothing was copied" in failed[0]
+    failed = refused_import(capsys, fake, tmp_path / "cache")
+    assert failed.startswith("landmarks_2d106: FAILED: ")
+    assert f"{len(fake.read_bytes())} bytes, but the published file is 5030888 bytes" in failed
+    assert "nothing was copied" in failed
     assert digests(fake) == before
-    assert leftovers(cache) == []
 
 
 def test_a_download_with_the_wrong_hash_names_both_and_keeps_nothing(server, tmp_path):
@@ -400,20 +386,18 @@ def _declare_size(zip_data: bytes, member: str, size: int) -> bytes:
     headers), leaving its few real bytes: a bomb's header without the bomb."""
     data = bytearray(zip_data)
     name = member.encode()
-    local = data.index(b"PK\x03\x04")
-    while True:
-        name_len = struct.unpack_from("<H", data, local + 26)[0]
-        if bytes(data[local + 30 : local + 30 + name_len]) == name:
-            struct.pack_into("<I", data, local + 22, size)
-            break
-        local = data.index(b"PK\x03\x04", local + 4)
-    central = data.index(b"PK\x01\x02")
-    while True:
-        name_len = struct.unpack_from("<H", data, central + 28)[0]
-        if bytes(data[central + 46 : central + 46 + name_len]) == name:
-            struct.pack_into("<I", data, central + 24, size)
-            break
-        central = data.index(b"PK\x01\x02", central + 4)
+    # (signature, offset of the size, of the name's length, of the name) per header kind
+    for signature, size_at, name_len_at, name_at in (
+        (b"PK\x03\x04", 22, 26, 30),  # local file header
+        (b"PK\x01\x02", 24, 28, 46),  # central directory header
+    ):
+        header = data.index(signature)
+        while True:
+            name_len = struct.unpack_from("<H", data, header + name_len_at)[0]
+            if bytes(data[header + name_at : header + name_at + name_len]) == name:
+                struct.pack_into("<I", data, header + size_at, size)
+                break
+            header = data.index(signature, header + 4)
     return bytes(data)
 
 
@@ -426,19 +410,11 @@ def test_a_zip_bomb_member_is_refused_before_extraction(tmp_path, capsys):
         tmp_path / "manifest.json", [onnx_entry("lm", "lm.onnx", [], size=len(tiny_onnx()))]
     )
     before = digests(bomb, manifest)
-    cache = tmp_path / "cache"
-    code, _, err = cli(
-        capsys, "models", "import", str(bomb), "--models-dir", str(cache),
-        "--manifest", str(manifest),
-    )  # fmt: skip
-    assert code == 4
-    error_line(err)
-    failed = [line for line in err.splitlines() if line.startswith("lm: FAILED: ")]
-    assert len(failed) == 1
-    assert f"member 'pack/lm.onnx' declares {GIB} bytes, but the published file is" in failed[0]
-    assert "nothing was extracted" in failed[0]
+    failed = refused_import(capsys, bomb, tmp_path / "cache", "--manifest", str(manifest))
+    assert failed.startswith("lm: FAILED: ")
+    assert f"member 'pack/lm.onnx' declares {GIB} bytes, but the published file is" in failed
+    assert "nothing was extracted" in failed
     assert digests(bomb, manifest) == before
-    assert leftovers(cache) == []
 
 
 def test_a_zip_bomb_member_of_unknown_size_meets_the_cap(tmp_path):
@@ -493,18 +469,9 @@ def _import_one_failure(capsys, tmp_path: Path, source: Path, entries: list[dict
     """Import `source`; returns the one FAILED line after the common checks."""
     manifest = write_manifest(tmp_path / "manifest.json", entries)
     before = digests(source, manifest)
-    cache = tmp_path / "cache"
-    code, _, err = cli(
-        capsys, "models", "import", str(source), "--models-dir", str(cache),
-        "--manifest", str(manifest),
-    )  # fmt: skip
-    assert code == 4, err
-    error_line(err)
-    failed = [line for line in err.splitlines() if ": FAILED: " in line]
-    assert len(failed) == 1, err
+    failed = refused_import(capsys, source, tmp_path / "cache", "--manifest", str(manifest))
     assert digests(source, manifest) == before
-    assert leftovers(cache) == []
-    return failed[0]
+    return failed
 
 
 def test_onnx_with_external_data_outside_its_folder_is_refused(tmp_path, capsys):

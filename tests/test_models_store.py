@@ -8,14 +8,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_models_support import (
-    make_store,
-    onnx_entry,
-    pth_entry,
-    serve,
-    sha,
-    tiny_onnx,
-)
+from test_models_support import make_store, onnx_entry, pth_entry, serve, sha, tiny_onnx
 
 import ghost_engine.networks as networks
 from ghost_engine.errors import CheckpointError, ModelMissingError, UserInputError

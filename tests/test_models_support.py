@@ -13,10 +13,11 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -106,19 +107,32 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class ModelServer:
-    """A loopback-only HTTP server on a free port."""
+class LoopbackServer:
+    """An HTTP server on a free loopback port, answering with `handler` in a thread."""
 
-    def __init__(self) -> None:
-        self.state = ServerState()
-        handler = type("Handler", (_Handler,), {"state": self.state})
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
         self.httpd = _QuietServer(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{path}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class ModelServer(LoopbackServer):
+    """A loopback-only HTTP server on a free port."""
+
+    def __init__(self) -> None:
+        self.state = ServerState()
+        super().__init__(type("Handler", (_Handler,), {"state": self.state}))
+
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/files"
+        return self.url("files")
 
     def put(self, name: str, data: bytes) -> str:
         self.state.files[f"/files/{name}"] = data
@@ -127,14 +141,11 @@ class ModelServer:
     def ranges(self, name: str) -> list[str | None]:
         return [s.range for s in self.state.seen if s.path == f"/files/{name}"]
 
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
-
-def serve() -> Iterator[ModelServer]:
-    """Body of each test module's `server` fixture: a server, closed afterwards."""
-    srv = ModelServer()
+def serve(make: Callable[[], LoopbackServer] = ModelServer) -> Iterator[Any]:
+    """Body of each test module's server fixture: a server (a ModelServer unless `make`
+    says otherwise), closed afterwards."""
+    srv = make()
     try:
         yield srv
     finally:

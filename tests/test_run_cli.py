@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 import torch
-from test_video_fixtures import make_video, pattern
+from test_video_fixtures import make_video, pattern, write_audio_only
 
 from ghost_engine.cli import main
 
@@ -56,7 +55,7 @@ def _case(tmp_path: Path, name: str) -> tuple[list[str], int, str]:
         return [str(tmp_path / "empty.mp4"), "-s", "x", "-o", out], 2, "target file is empty"
     if name == "no video stream":
         audio_only = tmp_path / "sound.mka"
-        _write_audio_only(audio_only)
+        write_audio_only(audio_only)
         return [str(audio_only), "-s", "x", "-o", out], 2, "has no video stream"
     if name == "zero frames":
         make_video(tmp_path / "zero.avi", 0)
@@ -119,20 +118,6 @@ def test_bad_input_is_one_line_with_exit_code(tmp_path, capsys, clip, name) -> N
     assert err.startswith("error: ") and fragment in err, err
     assert "\n" not in err and "Traceback" not in err
     _assert_clean(tmp_path, before)
-
-
-def _write_audio_only(path: Path) -> None:
-    import av
-
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("pcm_s16le", rate=8000)
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(
-            np.zeros((1, 800), np.int16), format="s16", layout="mono"
-        )
-        frame.sample_rate, frame.pts = 8000, 0
-        out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
 
 
 # -- checks that need the face stages (source photos, models, devices) ---------------

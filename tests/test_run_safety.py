@@ -31,6 +31,7 @@ from safety_checks import (
     refusal_lines,
     run_cli,
 )
+from slow_runs import TESTS, segments_done, slow_cli_child, wait_until
 from test_video_fixtures import MarkStage, make_video, pattern
 
 import ghost_engine
@@ -43,19 +44,6 @@ from ghost_engine.video.lock import OutputLock, lock_path_for
 from ghost_engine.video.output import NAME_MAX, temp_path_for
 from ghost_engine.video.pixels import image_size
 from ghost_engine.video.workdir import MARKER_NAME, work_dir_for
-
-TESTS = Path(__file__).resolve().parent
-
-# A CLI run in a child process whose face stage is a slow marker stage (the face models
-# are not what these tests are about): argv after the script are the CLI's.
-_SLOW_CLI = """
-import sys
-import ghost_engine.api
-from test_video_fixtures import MarkStage
-ghost_engine.api.build_swap_stage = lambda *a, **k: MarkStage(delay=2, sleep_s=0.02)
-from ghost_engine.cli import main
-main(sys.argv[1:])
-"""
 
 
 @pytest.fixture()
@@ -76,30 +64,6 @@ def _refused_cleanly(scene: Path, argv: list[str], capsys, code: int, fragment: 
     assert digests(scene) == before
     assert listing(scene) == names
     return err
-
-
-def _slow_child(argv: list[str]) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(TESTS))
-    return subprocess.Popen(
-        [sys.executable, "-c", _SLOW_CLI, *argv],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wait_for(condition, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
-def _segments_done(work: Path) -> int:
-    try:
-        return len(json.loads((work / JOURNAL_NAME).read_text())["segments"])
-    except (OSError, ValueError, KeyError):
-        return 0
 
 
 # -- data loss: no output may be an input ------------------------------------------------
@@ -197,8 +161,10 @@ def test_a_second_run_on_the_same_output_refuses_at_once(scene, capsys) -> None:
     clip = make_video(scene / "long.mkv", 100, 64, 48, codec="ffv1", pix_fmt="bgr0")
     before = digests(scene)
     argv = ["run", str(clip), "-s", "face.jpg", "-o", "out.mkv", "--codec", "ffv1", "-q"]
-    first = _slow_child(argv)
-    _wait_for(lambda: lock_path_for(scene / "out.mkv").exists() or first.poll() is not None)
+    first = slow_cli_child(argv)
+    assert wait_until(
+        lambda: lock_path_for(scene / "out.mkv").exists() or first.poll() is not None
+    ), "timed out"
     started = time.monotonic()
     code, err = run_cli([*argv, *FAST], capsys)
     assert time.monotonic() - started < 10
@@ -226,7 +192,7 @@ def interrupted(scene, monkeypatch, capsys) -> tuple[list[str], Path]:
     code, err = run_cli(argv, capsys)
     assert code == 2 and "stopped" in err
     work = work_dir_for(scene / "out.mkv")
-    assert _segments_done(work) >= 1
+    assert segments_done(work) >= 1
     monkeypatch.setattr("ghost_engine.api.build_swap_stage", lambda *a, **k: MarkStage())
     return argv, work
 
@@ -577,9 +543,9 @@ def test_sigterm_stops_like_ctrl_c_and_the_run_resumes(scene, capsys, monkeypatc
     before = digests(scene)
     argv = ["run", str(clip), "-s", "face.jpg", "-o", "out.mkv", "--codec", "ffv1"]
     argv += ["--segment-seconds", "1", "-q"]
-    child = _slow_child(argv)
+    child = slow_cli_child(argv)
     work = work_dir_for(scene / "out.mkv")
-    _wait_for(lambda: _segments_done(work) >= 2 or child.poll() is not None)
+    assert wait_until(lambda: segments_done(work) >= 2 or child.poll() is not None), "timed out"
     child.send_signal(signal.SIGTERM)
     _, err = child.communicate(timeout=60)
     assert child.returncode == 128 + signal.SIGTERM, err

@@ -200,85 +200,73 @@ def _resize(
     )
 
 
+def node(
+    name: str,
+    op: str,
+    feeds: dict[str, np.ndarray],
+    inits: dict[str, np.ndarray] | None = None,
+    *,
+    opset: int = 13,
+    tol: Tol = EXACT,
+    **attrs,
+) -> Case:
+    """One `op` node reading the feeds, then the initializers, in their order, into y."""
+    inits = inits or {}
+    nodes = N(op, [*feeds, *inits], ["y"], **attrs)
+    return case(name, nodes, feeds, inits=inits, opset=opset, tol=tol)
+
+
 def _cases() -> list[Case]:
     x4 = f32(2, 3, 4, 5)
     c: list[Case] = []
 
-    # convolutions
+    # convolutions: x, then the weights w and the bias b as initializers
+    def conv(
+        tag: str,
+        x: np.ndarray,
+        w: np.ndarray,
+        b: np.ndarray | None = None,
+        op: str = "Conv",
+        **attrs,
+    ) -> Case:
+        inits = {"w": w} if b is None else {"w": w, "b": b}
+        return node(f"{op}-{tag}", op, {"x": x}, inits, tol=SUMMED, **attrs)
+
     c += [
-        case(
-            "Conv-2d-strides-pads-dilations-group",
-            N(
-                "Conv",
-                ["x", "w", "b"],
-                ["y"],
-                strides=[2, 1],
-                pads=[1, 2, 1, 2],
-                dilations=[1, 2],
-                group=2,
-            ),
-            {"x": f32(2, 4, 9, 11)},
-            inits={"w": f32(6, 2, 3, 3), "b": f32(6)},
-            tol=SUMMED,
+        conv(
+            "2d-strides-pads-dilations-group",
+            f32(2, 4, 9, 11),
+            f32(6, 2, 3, 3),
+            f32(6),
+            strides=[2, 1],
+            pads=[1, 2, 1, 2],
+            dilations=[1, 2],
+            group=2,
         ),
-        case(
-            "Conv-kernel_shape-attribute",
-            N("Conv", ["x", "w"], ["y"], kernel_shape=[3, 2]),
-            {"x": f32(1, 3, 7, 6)},
-            inits={"w": f32(2, 3, 3, 2)},
-            tol=SUMMED,
+        conv("kernel_shape-attribute", f32(1, 3, 7, 6), f32(2, 3, 3, 2), kernel_shape=[3, 2]),
+        conv("1d-asymmetric-pads", f32(2, 3, 10), f32(4, 3, 3), pads=[1, 2]),
+        conv("3d", f32(1, 2, 5, 6, 7), f32(3, 2, 3, 3, 3), f32(3), strides=[2, 2, 1], pads=[1] * 6),
+        conv(
+            "auto_pad-SAME_LOWER",
+            f32(1, 3, 8, 9),
+            f32(4, 3, 4, 3),
+            auto_pad="SAME_LOWER",
+            strides=[2, 2],
         ),
-        case(
-            "Conv-1d-asymmetric-pads",
-            N("Conv", ["x", "w"], ["y"], pads=[1, 2]),
-            {"x": f32(2, 3, 10)},
-            inits={"w": f32(4, 3, 3)},
-            tol=SUMMED,
+        conv("auto_pad-VALID", f32(1, 3, 8, 9), f32(4, 3, 3, 3), auto_pad="VALID", strides=[2, 2]),
+        conv(
+            "strides-pads-output_padding-group-dilations",
+            f32(1, 4, 5, 6),
+            f32(4, 3, 3, 3),
+            f32(6),
+            op="ConvTranspose",
+            strides=[2, 2],
+            pads=[1, 1, 1, 1],
+            output_padding=[1, 0],
+            group=2,
+            dilations=[1, 2],
         ),
-        case(
-            "Conv-3d",
-            N("Conv", ["x", "w", "b"], ["y"], strides=[2, 2, 1], pads=[1] * 6),
-            {"x": f32(1, 2, 5, 6, 7)},
-            inits={"w": f32(3, 2, 3, 3, 3), "b": f32(3)},
-            tol=SUMMED,
-        ),
-        case(
-            "Conv-auto_pad-SAME_LOWER",
-            N("Conv", ["x", "w"], ["y"], auto_pad="SAME_LOWER", strides=[2, 2]),
-            {"x": f32(1, 3, 8, 9)},
-            inits={"w": f32(4, 3, 4, 3)},
-            tol=SUMMED,
-        ),
-        case(
-            "Conv-auto_pad-VALID",
-            N("Conv", ["x", "w"], ["y"], auto_pad="VALID", strides=[2, 2]),
-            {"x": f32(1, 3, 8, 9)},
-            inits={"w": f32(4, 3, 3, 3)},
-            tol=SUMMED,
-        ),
-        case(
-            "ConvTranspose-strides-pads-output_padding-group-dilations",
-            N(
-                "ConvTranspose",
-                ["x", "w", "b"],
-                ["y"],
-                strides=[2, 2],
-                pads=[1, 1, 1, 1],
-                output_padding=[1, 0],
-                group=2,
-                dilations=[1, 2],
-            ),
-            {"x": f32(1, 4, 5, 6)},
-            inits={"w": f32(4, 3, 3, 3), "b": f32(6)},
-            tol=SUMMED,
-        ),
-        case(
-            "ConvTranspose-defaults",
-            N("ConvTranspose", ["x", "w"], ["y"]),
-            {"x": f32(2, 3, 4, 4)},
-            inits={"w": f32(3, 2, 2, 2)},
-            tol=SUMMED,
-        ),
+        conv("defaults", f32(2, 3, 4, 4), f32(3, 2, 2, 2), op="ConvTranspose"),
     ]
 
     # normalisation
@@ -290,46 +278,21 @@ def _cases() -> list[Case]:
             "var": f32(ch, lo=0.2, hi=2.0),
         }
 
-    bn_in = ["x", "scale", "bias", "mean", "var"]
+    def bn(name: str, opset: int, x: np.ndarray, ch: int, **attrs) -> Case:
+        bn_op = "BatchNormalization"
+        return node(name, bn_op, {"x": x}, bn_params(ch), opset=opset, tol=ELEMENTWISE, **attrs)
+
+    def instance_norm(name: str, x: np.ndarray, ch: int, **attrs) -> Case:
+        scale_bias = {"scale": f32(ch), "bias": f32(ch)}
+        return node(name, "InstanceNormalization", {"x": x}, scale_bias, tol=SUMMED, **attrs)
+
     c += [
-        case(
-            "BatchNormalization9-4d",
-            N("BatchNormalization", bn_in, ["y"]),
-            {"x": x4},
-            inits=bn_params(3),
-            opset=9,
-            tol=ELEMENTWISE,
-        ),
-        case(
-            "BatchNormalization15-2d-epsilon",  # glintr100's BN on the 512 features
-            N("BatchNormalization", bn_in, ["y"], epsilon=1e-3),
-            {"x": f32(4, 6)},
-            inits=bn_params(6),
-            opset=15,
-            tol=ELEMENTWISE,
-        ),
-        case(
-            "BatchNormalization14-3d-training_mode=0",
-            N("BatchNormalization", bn_in, ["y"], training_mode=0),
-            {"x": f32(2, 3, 7)},
-            inits=bn_params(3),
-            opset=14,
-            tol=ELEMENTWISE,
-        ),
-        case(
-            "InstanceNormalization-4d-epsilon",
-            N("InstanceNormalization", ["x", "scale", "bias"], ["y"], epsilon=1e-3),
-            {"x": x4},
-            inits={"scale": f32(3), "bias": f32(3)},
-            tol=SUMMED,
-        ),
-        case(
-            "InstanceNormalization-3d",
-            N("InstanceNormalization", ["x", "scale", "bias"], ["y"]),
-            {"x": f32(2, 4, 9)},
-            inits={"scale": f32(4), "bias": f32(4)},
-            tol=SUMMED,
-        ),
+        bn("BatchNormalization9-4d", 9, x4, 3),
+        # glintr100's BN on the 512 features
+        bn("BatchNormalization15-2d-epsilon", 15, f32(4, 6), 6, epsilon=1e-3),
+        bn("BatchNormalization14-3d-training_mode=0", 14, f32(2, 3, 7), 3, training_mode=0),
+        instance_norm("InstanceNormalization-4d-epsilon", x4, 3, epsilon=1e-3),
+        instance_norm("InstanceNormalization-3d", f32(2, 4, 9), 4),
     ]
 
     # elementwise functions
@@ -360,33 +323,21 @@ def _cases() -> list[Case]:
         unary("LeakyRelu", x4, tol=EXACT, alpha=0.2),
         unary("Elu", x4),
         unary("Elu", x4, alpha=0.7),
-        case(
-            "PRelu-per-channel",
-            N("PRelu", ["x", "slope"], ["y"]),
-            {"x": x4},
-            inits={"slope": f32(3, 1, 1)},
-        ),
-        case(
-            "PRelu-one-slope", N("PRelu", ["x", "slope"], ["y"]), {"x": x4}, inits={"slope": f32(1)}
-        ),
-        case(
-            "PRelu-trailing-axes",
-            N("PRelu", ["x", "slope"], ["y"]),
-            {"x": x4},
-            inits={"slope": f32(4, 5)},
-        ),
+        node("PRelu-per-channel", "PRelu", {"x": x4}, {"slope": f32(3, 1, 1)}),
+        node("PRelu-one-slope", "PRelu", {"x": x4}, {"slope": f32(1)}),
+        node("PRelu-trailing-axes", "PRelu", {"x": x4}, {"slope": f32(4, 5)}),
     ]
 
     # Clip: bounds as attributes (opset 6), as inputs from opset 11, each optional
     clip_x = f32(3, 20, lo=-2, hi=2)
     c += [
-        case("Clip6-min-max", N("Clip", ["x"], ["y"], min=-0.5, max=0.7), {"x": clip_x}, opset=6),
-        case("Clip6-min-only", N("Clip", ["x"], ["y"], min=-0.5), {"x": clip_x}, opset=6),
-        case(
+        node("Clip6-min-max", "Clip", {"x": clip_x}, opset=6, min=-0.5, max=0.7),
+        node("Clip6-min-only", "Clip", {"x": clip_x}, opset=6, min=-0.5),
+        node(
             "Clip11-min-max",
-            N("Clip", ["x", "lo", "hi"], ["y"]),
+            "Clip",
             {"x": clip_x},
-            inits={"lo": scalar(-0.5), "hi": scalar(0.7)},
+            {"lo": scalar(-0.5), "hi": scalar(0.7)},
             opset=11,
         ),
         case(
@@ -395,23 +346,18 @@ def _cases() -> list[Case]:
             {"x": clip_x},
             inits={"hi": scalar(0.3)},
         ),
-        case(
-            "Clip13-min-only",
-            N("Clip", ["x", "lo"], ["y"]),
-            {"x": clip_x},
-            inits={"lo": scalar(0.1)},
-        ),
-        case("Clip13-no-bounds", N("Clip", ["x"], ["y"]), {"x": clip_x}),
-        case(
+        node("Clip13-min-only", "Clip", {"x": clip_x}, {"lo": scalar(0.1)}),
+        node("Clip13-no-bounds", "Clip", {"x": clip_x}),
+        node(
             "Clip13-bounds-as-graph-inputs",
-            N("Clip", ["x", "lo", "hi"], ["y"]),
+            "Clip",
             {"x": clip_x, "lo": scalar(-1.0), "hi": scalar(1.25)},
         ),
-        case(
+        node(
             "Clip13-int64",
-            N("Clip", ["x", "lo", "hi"], ["y"]),
+            "Clip",
             {"x": ints(3, 7)},
-            inits={"lo": scalar(-3, np.int64), "hi": scalar(4, np.int64)},
+            {"lo": scalar(-3, np.int64), "hi": scalar(4, np.int64)},
         ),
     ]
 
@@ -440,228 +386,95 @@ def _cases() -> list[Case]:
         binary("Greater", ia, ib),
         binary("Less", qa, qb),
         binary("Less", ia, ib),
-        case(
-            "Max-three-broadcast", N("Max", ["a", "b", "c"], ["y"]), {"a": fa, "b": fb, "c": f32(5)}
-        ),
-        case("Max-int64", N("Max", ["a", "b"], ["y"]), {"a": ia, "b": ib}),
-        case("Min-one-input", N("Min", ["a"], ["y"]), {"a": fa}),
-        case("Min-two-broadcast", N("Min", ["a", "b"], ["y"]), {"a": fa, "b": fb}),
-        case(
-            "Sum-three-broadcast", N("Sum", ["a", "b", "c"], ["y"]), {"a": fa, "b": fb, "c": f32(1)}
-        ),
-        case("Sum-one-input", N("Sum", ["a"], ["y"]), {"a": fa}),
-        case(
+        node("Max-three-broadcast", "Max", {"a": fa, "b": fb, "c": f32(5)}),
+        node("Max-int64", "Max", {"a": ia, "b": ib}),
+        node("Min-one-input", "Min", {"a": fa}),
+        node("Min-two-broadcast", "Min", {"a": fa, "b": fb}),
+        node("Sum-three-broadcast", "Sum", {"a": fa, "b": fb, "c": f32(1)}),
+        node("Sum-one-input", "Sum", {"a": fa}),
+        node(
             "Where-broadcast",
-            N("Where", ["cond", "a", "b"], ["y"]),
+            "Where",
             {"cond": f32(2, 1, 4) > 0, "a": f32(3, 4), "b": f32(2, 3, 1)},
         ),
-        case(
-            "Where-int64",
-            N("Where", ["cond", "a", "b"], ["y"]),
-            {"cond": f32(3, 4) > 0, "a": ints(3, 4), "b": ints(1, 4)},
-        ),
+        node("Where-int64", "Where", {"cond": f32(3, 4) > 0, "a": ints(3, 4), "b": ints(1, 4)}),
     ]
 
-    # matrix products
+    # matrix products: Gemm's b and c as initializers
+    def gemm(
+        name: str, a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None, **attrs
+    ) -> Case:
+        inits = {"b": b} if bias is None else {"b": b, "c": bias}
+        return node(name, "Gemm", {"a": a}, inits, tol=SUMMED, **attrs)
+
     c += [
-        case(
+        node(
             "MatMul-batched-broadcast",
-            N("MatMul", ["a", "b"], ["y"]),
+            "MatMul",
             {"a": f32(2, 1, 3, 4), "b": f32(5, 4, 6)},
             tol=SUMMED,
         ),
-        case(
-            "MatMul-vector-matrix",
-            N("MatMul", ["a", "b"], ["y"]),
-            {"a": f32(4), "b": f32(4, 3)},
-            tol=SUMMED,
-        ),
-        case(
-            "MatMul-matrix-vector",
-            N("MatMul", ["a", "b"], ["y"]),
-            {"a": f32(3, 4), "b": f32(4)},
-            tol=SUMMED,
-        ),
-        case(
-            "Gemm-alpha-beta-bias-row",
-            N("Gemm", ["a", "b", "c"], ["y"], alpha=0.5, beta=2.0),
-            {"a": f32(3, 4)},
-            inits={"b": f32(4, 5), "c": f32(5)},
-            tol=SUMMED,
-        ),
-        case(
-            "Gemm-transA-transB-full-bias",
-            N("Gemm", ["a", "b", "c"], ["y"], transA=1, transB=1),
-            {"a": f32(4, 3)},
-            inits={"b": f32(5, 4), "c": f32(3, 5)},
-            tol=SUMMED,
-        ),
-        case(
-            "Gemm-no-bias",
-            N("Gemm", ["a", "b"], ["y"], transB=1),
-            {"a": f32(3, 4)},
-            inits={"b": f32(6, 4)},
-            tol=SUMMED,
-        ),
-        case(
-            "Gemm-scalar-bias",
-            N("Gemm", ["a", "b", "c"], ["y"]),
-            {"a": f32(3, 4)},
-            inits={"b": f32(4, 2), "c": f32(1)},
-            tol=SUMMED,
-        ),
+        node("MatMul-vector-matrix", "MatMul", {"a": f32(4), "b": f32(4, 3)}, tol=SUMMED),
+        node("MatMul-matrix-vector", "MatMul", {"a": f32(3, 4), "b": f32(4)}, tol=SUMMED),
+        gemm("Gemm-alpha-beta-bias-row", f32(3, 4), f32(4, 5), f32(5), alpha=0.5, beta=2.0),
+        gemm("Gemm-transA-transB-full-bias", f32(4, 3), f32(5, 4), f32(3, 5), transA=1, transB=1),
+        gemm("Gemm-no-bias", f32(3, 4), f32(6, 4), transB=1),
+        gemm("Gemm-scalar-bias", f32(3, 4), f32(4, 2), f32(1)),
     ]
 
-    # pooling
+    # pooling: kernel_shape, then strides and pads where given
+    Ints = list[int] | None
+
+    def max_pool(
+        tag: str, x: np.ndarray, kernel: Ints, strides: Ints = None, pads: Ints = None, **attrs
+    ) -> Case:
+        window = {"kernel_shape": kernel, "strides": strides, "pads": pads}
+        return node(f"MaxPool-{tag}", "MaxPool", {"x": x}, **window, **attrs)
+
+    def average_pool(
+        tag: str, x: np.ndarray, kernel: Ints, strides: Ints = None, pads: Ints = None, **attrs
+    ) -> Case:
+        window = {"kernel_shape": kernel, "strides": strides, "pads": pads}
+        return node(f"AveragePool-{tag}", "AveragePool", {"x": x}, tol=SUMMED, **window, **attrs)
+
+    p1 = [1, 1, 1, 1]
     c += [
-        case(
-            "MaxPool-2d-pads-strides-ceil",
-            N(
-                "MaxPool",
-                ["x"],
-                ["y"],
-                kernel_shape=[3, 3],
-                strides=[2, 2],
-                pads=[1, 1, 1, 1],
-                ceil_mode=1,
-            ),
-            {"x": f32(1, 2, 10, 11)},
+        max_pool("2d-pads-strides-ceil", f32(1, 2, 10, 11), [3, 3], [2, 2], p1, ceil_mode=1),
+        max_pool(
+            "2d-ceil-last-window-in-padding", f32(1, 2, 5, 5), [2, 2], [2, 2], p1, ceil_mode=1
         ),
-        case(
-            "MaxPool-2d-ceil-last-window-in-padding",
-            N(
-                "MaxPool",
-                ["x"],
-                ["y"],
-                kernel_shape=[2, 2],
-                strides=[2, 2],
-                pads=[1, 1, 1, 1],
-                ceil_mode=1,
-            ),
-            {"x": f32(1, 2, 5, 5)},
+        max_pool("2d-dilations", f32(1, 2, 9, 9), [2, 2], dilations=[2, 1]),
+        max_pool("1d", f32(2, 3, 11), [3], [2], [1, 1]),
+        max_pool("3d", f32(1, 2, 5, 6, 7), [2, 2, 2], [2, 1, 2]),
+        max_pool("auto_pad-SAME_UPPER", f32(1, 2, 8, 9), [3, 3], [2, 2], auto_pad="SAME_UPPER"),
+        max_pool("asymmetric-pads", f32(1, 2, 7, 6), [3, 2], pads=[1, 0, 0, 1]),
+        average_pool("pads-excluded", f32(1, 2, 9, 10), [3, 3], [2, 2], p1),
+        average_pool("pads-included", f32(1, 2, 9, 10), [3, 3], [2, 2], p1, count_include_pad=1),
+        average_pool("ceil-excluded", f32(1, 2, 10, 11), [3, 3], [2, 2], p1, ceil_mode=1),
+        average_pool(
+            "ceil-included", f32(1, 2, 10, 11), [3, 3], [2, 2], p1, ceil_mode=1, count_include_pad=1
         ),
-        case(
-            "MaxPool-2d-dilations",
-            N("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], dilations=[2, 1]),
-            {"x": f32(1, 2, 9, 9)},
+        average_pool("1d", f32(2, 3, 13), [4], [3]),
+        average_pool("3d", f32(1, 2, 4, 5, 6), [2, 3, 2], pads=[0, 1, 1, 0, 1, 1]),
+        average_pool(
+            "asymmetric-pads-included",
+            f32(1, 2, 7, 6),
+            [3, 2],
+            pads=[1, 0, 0, 1],
+            count_include_pad=1,
         ),
-        case(
-            "MaxPool-1d",
-            N("MaxPool", ["x"], ["y"], kernel_shape=[3], strides=[2], pads=[1, 1]),
-            {"x": f32(2, 3, 11)},
+        average_pool(
+            "SAME_UPPER-included",
+            f32(1, 2, 5, 6),
+            [2, 2],
+            [1, 1],
+            auto_pad="SAME_UPPER",
+            count_include_pad=1,
         ),
-        case(
-            "MaxPool-3d",
-            N("MaxPool", ["x"], ["y"], kernel_shape=[2, 2, 2], strides=[2, 1, 2]),
-            {"x": f32(1, 2, 5, 6, 7)},
-        ),
-        case(
-            "MaxPool-auto_pad-SAME_UPPER",
-            N("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER"),
-            {"x": f32(1, 2, 8, 9)},
-        ),
-        case(
-            "MaxPool-asymmetric-pads",
-            N("MaxPool", ["x"], ["y"], kernel_shape=[3, 2], pads=[1, 0, 0, 1]),
-            {"x": f32(1, 2, 7, 6)},
-        ),
-        case(
-            "AveragePool-pads-excluded",
-            N("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
-            {"x": f32(1, 2, 9, 10)},
-            tol=SUMMED,
-        ),
-        case(
-            "AveragePool-pads-included",
-            N(
-                "AveragePool",
-                ["x"],
-                ["y"],
-                kernel_shape=[3, 3],
-                strides=[2, 2],
-                pads=[1, 1, 1, 1],
-                count_include_pad=1,
-            ),
-            {"x": f32(1, 2, 9, 10)},
-            tol=SUMMED,
-        ),
-        case(
-            "AveragePool-ceil-excluded",
-            N(
-                "AveragePool",
-                ["x"],
-                ["y"],
-                kernel_shape=[3, 3],
-                strides=[2, 2],
-                pads=[1, 1, 1, 1],
-                ceil_mode=1,
-            ),
-            {"x": f32(1, 2, 10, 11)},
-            tol=SUMMED,
-        ),
-        case(
-            "AveragePool-ceil-included",
-            N(
-                "AveragePool",
-                ["x"],
-                ["y"],
-                kernel_shape=[3, 3],
-                strides=[2, 2],
-                pads=[1, 1, 1, 1],
-                ceil_mode=1,
-                count_include_pad=1,
-            ),
-            {"x": f32(1, 2, 10, 11)},
-            tol=SUMMED,
-        ),
-        case(
-            "AveragePool-1d",
-            N("AveragePool", ["x"], ["y"], kernel_shape=[4], strides=[3]),
-            {"x": f32(2, 3, 13)},
-            tol=SUMMED,
-        ),
-        case(
-            "AveragePool-3d",
-            N("AveragePool", ["x"], ["y"], kernel_shape=[2, 3, 2], pads=[0, 1, 1, 0, 1, 1]),
-            {"x": f32(1, 2, 4, 5, 6)},
-            tol=SUMMED,
-        ),
-        case(
-            "AveragePool-asymmetric-pads-included",
-            N(
-                "AveragePool",
-                ["x"],
-                ["y"],
-                kernel_shape=[3, 2],
-                pads=[1, 0, 0, 1],
-                count_include_pad=1,
-            ),
-            {"x": f32(1, 2, 7, 6)},
-            tol=SUMMED,
-        ),
-        case(
-            "AveragePool-SAME_UPPER-included",
-            N(
-                "AveragePool",
-                ["x"],
-                ["y"],
-                kernel_shape=[2, 2],
-                strides=[1, 1],
-                auto_pad="SAME_UPPER",
-                count_include_pad=1,
-            ),
-            {"x": f32(1, 2, 5, 6)},
-            tol=SUMMED,
-        ),
-        case("GlobalAveragePool-4d", N("GlobalAveragePool", ["x"], ["y"]), {"x": x4}, tol=SUMMED),
-        case(
-            "GlobalAveragePool-3d",
-            N("GlobalAveragePool", ["x"], ["y"]),
-            {"x": f32(2, 3, 17)},
-            tol=SUMMED,
-        ),
-        case("GlobalMaxPool-4d", N("GlobalMaxPool", ["x"], ["y"]), {"x": x4}),
-        case("GlobalMaxPool-5d", N("GlobalMaxPool", ["x"], ["y"]), {"x": f32(1, 2, 3, 4, 5)}),
+        node("GlobalAveragePool-4d", "GlobalAveragePool", {"x": x4}, tol=SUMMED),
+        node("GlobalAveragePool-3d", "GlobalAveragePool", {"x": f32(2, 3, 17)}, tol=SUMMED),
+        node("GlobalMaxPool-4d", "GlobalMaxPool", {"x": x4}),
+        node("GlobalMaxPool-5d", "GlobalMaxPool", {"x": f32(1, 2, 3, 4, 5)}),
     ]
 
     # reductions: axes as an attribute (ReduceSum before 13, the others before 18) or input
@@ -679,20 +492,11 @@ def _cases() -> list[Case]:
     ) -> Case:
         as_input = opset >= (13 if op == "ReduceSum" else 18)
         inits = {}
-        ins = ["x"]
         if axes is not None and as_input:
             inits["axes"] = np.array(axes, np.int64)
-            ins.append("axes")
         elif axes is not None:
             attrs["axes"] = axes
-        return case(
-            f"{op}{opset}-{tag}",
-            N(op, ins, ["y"], **attrs),
-            {"x": x},
-            inits=inits,
-            opset=opset,
-            tol=tol,
-        )
+        return node(f"{op}{opset}-{tag}", op, {"x": x}, inits, opset=opset, tol=tol, **attrs)
 
     c += [
         reduce("ReduceMean", 13, x3, [1, -1], "axes-keepdims=0", SUMMED, keepdims=0),
@@ -717,87 +521,44 @@ def _cases() -> list[Case]:
     sx = f32(2, 3, 4, lo=-4, hi=4)
     for op in ("Softmax", "LogSoftmax"):
         c += [
-            case(
-                f"{op}11-default-axis-flattens",
-                N(op, ["x"], ["y"]),
-                {"x": sx},
-                opset=11,
-                tol=SUMMED,
-            ),
-            case(f"{op}11-axis=-1", N(op, ["x"], ["y"], axis=-1), {"x": sx}, opset=11, tol=SUMMED),
-            case(f"{op}13-default-axis", N(op, ["x"], ["y"]), {"x": sx}, tol=SUMMED),
-            case(f"{op}13-axis=1", N(op, ["x"], ["y"], axis=1), {"x": sx}, tol=SUMMED),
+            node(f"{op}11-default-axis-flattens", op, {"x": sx}, opset=11, tol=SUMMED),
+            node(f"{op}11-axis=-1", op, {"x": sx}, opset=11, tol=SUMMED, axis=-1),
+            node(f"{op}13-default-axis", op, {"x": sx}, tol=SUMMED),
+            node(f"{op}13-axis=1", op, {"x": sx}, tol=SUMMED, axis=1),
         ]
 
     # shapes and data movement
     c += [
-        case(
-            "Reshape-zero-copies-minus-one-infers",
-            N("Reshape", ["x", "shape"], ["y"]),
-            {"x": x3},
-            inits={"shape": i64(0, -1)},
-        ),
-        case(
-            "Reshape-int64-shape-from-graph-input",
-            N("Reshape", ["x", "shape"], ["y"]),
-            {"x": i3, "shape": i64(5, 2, -1)},
-        ),
-        case(
+        node("Reshape-zero-copies-minus-one-infers", "Reshape", {"x": x3}, {"shape": i64(0, -1)}),
+        node("Reshape-int64-shape-from-graph-input", "Reshape", {"x": i3, "shape": i64(5, 2, -1)}),
+        node(
             "Reshape14-allowzero",
-            N("Reshape", ["x", "shape"], ["y"], allowzero=1),
+            "Reshape",
             {"x": x3},
-            inits={"shape": i64(4, 15)},
+            {"shape": i64(4, 15)},
             opset=14,
+            allowzero=1,
         ),
-        case("Flatten-axis=0", N("Flatten", ["x"], ["y"], axis=0), {"x": x4}),
-        case("Flatten-default-axis", N("Flatten", ["x"], ["y"]), {"x": x4}),
-        case("Flatten-axis=2", N("Flatten", ["x"], ["y"], axis=2), {"x": x4}),
-        case("Flatten-axis=-1", N("Flatten", ["x"], ["y"], axis=-1), {"x": x4}),
-        case("Transpose-default-reverses", N("Transpose", ["x"], ["y"]), {"x": x4}),
-        case("Transpose-perm", N("Transpose", ["x"], ["y"], perm=[0, 2, 3, 1]), {"x": x4}),
-        case(
-            "Squeeze11-axes-attribute",
-            N("Squeeze", ["x"], ["y"], axes=[-1, 1]),
-            {"x": f32(3, 1, 4, 1)},
-            opset=11,
-        ),
-        case("Squeeze11-all-ones", N("Squeeze", ["x"], ["y"]), {"x": f32(1, 3, 1, 4)}, opset=11),
-        case(
-            "Squeeze13-axes-input",
-            N("Squeeze", ["x", "axes"], ["y"]),
-            {"x": f32(1, 3, 1, 4)},
-            inits={"axes": i64(2)},
-        ),
-        case("Squeeze13-all-ones", N("Squeeze", ["x"], ["y"]), {"x": ints(1, 3, 1)}),
-        case(
-            "Unsqueeze11-axes-attribute",
-            N("Unsqueeze", ["x"], ["y"], axes=[0, -1]),
-            {"x": f32(3, 4)},
-            opset=11,
-        ),
-        case(
-            "Unsqueeze13-axes-input",
-            N("Unsqueeze", ["x", "axes"], ["y"]),
-            {"x": f32(3, 4)},
-            inits={"axes": i64(3, 1)},
-        ),
-        case(
-            "Unsqueeze13-int64-scalar",
-            N("Unsqueeze", ["x", "axes"], ["y"]),
-            {"x": scalar(7, np.int64)},
-            inits={"axes": i64(0)},
-        ),
-        case(
+        node("Flatten-axis=0", "Flatten", {"x": x4}, axis=0),
+        node("Flatten-default-axis", "Flatten", {"x": x4}),
+        node("Flatten-axis=2", "Flatten", {"x": x4}, axis=2),
+        node("Flatten-axis=-1", "Flatten", {"x": x4}, axis=-1),
+        node("Transpose-default-reverses", "Transpose", {"x": x4}),
+        node("Transpose-perm", "Transpose", {"x": x4}, perm=[0, 2, 3, 1]),
+        node("Squeeze11-axes-attribute", "Squeeze", {"x": f32(3, 1, 4, 1)}, opset=11, axes=[-1, 1]),
+        node("Squeeze11-all-ones", "Squeeze", {"x": f32(1, 3, 1, 4)}, opset=11),
+        node("Squeeze13-axes-input", "Squeeze", {"x": f32(1, 3, 1, 4)}, {"axes": i64(2)}),
+        node("Squeeze13-all-ones", "Squeeze", {"x": ints(1, 3, 1)}),
+        node("Unsqueeze11-axes-attribute", "Unsqueeze", {"x": f32(3, 4)}, opset=11, axes=[0, -1]),
+        node("Unsqueeze13-axes-input", "Unsqueeze", {"x": f32(3, 4)}, {"axes": i64(3, 1)}),
+        node("Unsqueeze13-int64-scalar", "Unsqueeze", {"x": scalar(7, np.int64)}, {"axes": i64(0)}),
+        node(
             "Concat-negative-axis",
-            N("Concat", ["a", "b", "c"], ["y"], axis=-1),
+            "Concat",
             {"a": f32(2, 3, 1), "b": f32(2, 3, 4), "c": f32(2, 3, 2)},
+            axis=-1,
         ),
-        case(
-            "Concat-int64-sizes",
-            N("Concat", ["a", "b"], ["y"], axis=0),
-            {"a": i64(2, 3)},
-            inits={"b": i64(-1)},
-        ),
+        node("Concat-int64-sizes", "Concat", {"a": i64(2, 3)}, {"b": i64(-1)}, axis=0),
     ]
 
     # Split: sizes as an attribute before 13, as an input from 13, num_outputs from 18
@@ -879,23 +640,21 @@ def _cases() -> list[Case]:
 
     # indexing and shape queries
     c += [
-        case(
+        node(
             "Gather-axis0-2d-negative-indices",
-            N("Gather", ["x", "i"], ["y"]),
+            "Gather",
             {"x": x3},
-            inits={"i": np.array([[0, -1], [2, 1]], np.int64)},
+            {"i": np.array([[0, -1], [2, 1]], np.int64)},
         ),
-        case(
-            "Gather-axis-1-scalar-index",
-            N("Gather", ["x", "i"], ["y"], axis=-1),
-            {"x": x3},
-            inits={"i": scalar(-2, np.int64)},
+        node(
+            "Gather-axis-1-scalar-index", "Gather", {"x": x3}, {"i": scalar(-2, np.int64)}, axis=-1
         ),
-        case(
+        node(
             "Gather-int32-indices-axis1",
-            N("Gather", ["x", "i"], ["y"], axis=1),
+            "Gather",
             {"x": x3},
-            inits={"i": np.array([3, 0, 3], np.int32)},
+            {"i": np.array([3, 0, 3], np.int32)},
+            axis=1,
         ),
         case(
             "Gather-int64-data-from-Shape",
@@ -903,14 +662,9 @@ def _cases() -> list[Case]:
             {"x": x4},
             inits={"i": scalar(2, np.int64)},
         ),
-        case("Shape", N("Shape", ["x"], ["y"]), {"x": x4}),
-        case("Shape15-start", N("Shape", ["x"], ["y"], start=1), {"x": x4}, opset=15),
-        case(
-            "Shape15-negative-start-end",
-            N("Shape", ["x"], ["y"], start=-3, end=-1),
-            {"x": x4},
-            opset=15,
-        ),
+        node("Shape", "Shape", {"x": x4}),
+        node("Shape15-start", "Shape", {"x": x4}, opset=15, start=1),
+        node("Shape15-negative-start-end", "Shape", {"x": x4}, opset=15, start=-3, end=-1),
     ]
 
     # casts: float to integers truncates toward zero; float targets give float32 back
@@ -939,52 +693,37 @@ def _cases() -> list[Case]:
     ]
 
     # constants and generated tensors
+    def constant(**value) -> onnx.NodeProto:
+        return N("Constant", [], ["k"], **value)
+
     c += [
         case(
             "Constant-value-float-tensor",
-            [
-                N("Constant", [], ["k"], value=numpy_helper.from_array(f32(4, 5))),
-                N("Add", ["x", "k"], ["y"]),
-            ],
+            [constant(value=numpy_helper.from_array(f32(4, 5))), N("Add", ["x", "k"], ["y"])],
             {"x": x4},
         ),
         case(
             "Constant-value-int64-tensor-as-shape",
-            [
-                N("Constant", [], ["k"], value=numpy_helper.from_array(i64(2, -1))),
-                N("Reshape", ["x", "k"], ["y"]),
-            ],
+            [constant(value=numpy_helper.from_array(i64(2, -1))), N("Reshape", ["x", "k"], ["y"])],
             {"x": x4},
         ),
         case(
             "Constant-value_float",
-            [N("Constant", [], ["k"], value_float=0.25), N("Mul", ["x", "k"], ["y"])],
+            [constant(value_float=0.25), N("Mul", ["x", "k"], ["y"])],
             {"x": x4},
         ),
         case(
             "Constant-value_floats",
-            [
-                N("Constant", [], ["k"], value_floats=[1.0, -2.0, 0.5, 3.0, 4.0]),
-                N("Mul", ["x", "k"], ["y"]),
-            ],
+            [constant(value_floats=[1.0, -2.0, 0.5, 3.0, 4.0]), N("Mul", ["x", "k"], ["y"])],
             {"x": x4},
         ),
         case(
             "Constant-value_int",
-            [N("Constant", [], ["k"], value_int=3), N("Add", ["x", "k"], ["y"])],
+            [constant(value_int=3), N("Add", ["x", "k"], ["y"])],
             {"x": ints(2, 3)},
         ),
-        case(
-            "Constant-value_ints",
-            [N("Constant", [], ["y"], value_ints=[4, -2, 9])],
-            {},
-        ),
-        case(
-            "ConstantOfShape-default-zeros",
-            N("ConstantOfShape", ["shape"], ["y"]),
-            {},
-            inits={"shape": i64(2, 3)},
-        ),
+        case("Constant-value_ints", [N("Constant", [], ["y"], value_ints=[4, -2, 9])], {}),
+        node("ConstantOfShape-default-zeros", "ConstantOfShape", {}, {"shape": i64(2, 3)}),
         case(
             "ConstantOfShape-int64-value-from-Shape",
             [
@@ -993,122 +732,75 @@ def _cases() -> list[Case]:
             ],
             {"x": x3},
         ),
-        case(
+        node(
             "ConstantOfShape-float-value",
-            N(
-                "ConstantOfShape",
-                ["shape"],
-                ["y"],
-                value=numpy_helper.from_array(np.array([2.5], np.float32)),
-            ),
+            "ConstantOfShape",
             {"shape": i64(3, 1, 2)},
+            value=numpy_helper.from_array(np.array([2.5], np.float32)),
         ),
-        case(
-            "Expand-grows-and-broadcasts",
-            N("Expand", ["x", "shape"], ["y"]),
-            {"x": f32(3, 1)},
-            inits={"shape": i64(2, 3, 4)},
-        ),
-        case(
-            "Expand-shape-of-ones-keeps-x",
-            N("Expand", ["x", "shape"], ["y"]),
-            {"x": f32(2, 3, 4)},
-            inits={"shape": i64(3, 1)},
-        ),
-        case(
-            "Expand-int64",
-            N("Expand", ["x", "shape"], ["y"]),
-            {"x": ints(1, 3)},
-            inits={"shape": i64(4, 1)},
-        ),
-        case("Tile", N("Tile", ["x", "r"], ["y"]), {"x": f32(2, 3)}, inits={"r": i64(2, 3)}),
-        case("Tile-int64", N("Tile", ["x", "r"], ["y"]), {"x": ints(3)}, inits={"r": i64(2)}),
-        case(
+        node("Expand-grows-and-broadcasts", "Expand", {"x": f32(3, 1)}, {"shape": i64(2, 3, 4)}),
+        node("Expand-shape-of-ones-keeps-x", "Expand", {"x": f32(2, 3, 4)}, {"shape": i64(3, 1)}),
+        node("Expand-int64", "Expand", {"x": ints(1, 3)}, {"shape": i64(4, 1)}),
+        node("Tile", "Tile", {"x": f32(2, 3)}, {"r": i64(2, 3)}),
+        node("Tile-int64", "Tile", {"x": ints(3)}, {"r": i64(2)}),
+        node(
             "Range-int64",
-            N("Range", ["a", "b", "d"], ["y"]),
+            "Range",
             {},
-            inits={"a": scalar(2, np.int64), "b": scalar(11, np.int64), "d": scalar(3, np.int64)},
+            {"a": scalar(2, np.int64), "b": scalar(11, np.int64), "d": scalar(3, np.int64)},
         ),
-        case(
+        node(
             "Range-int64-negative-delta",
-            N("Range", ["a", "b", "d"], ["y"]),
+            "Range",
             {"a": scalar(10, np.int64), "b": scalar(-3, np.int64), "d": scalar(-4, np.int64)},
         ),
-        case(
+        node(
             "Range-float",
-            N("Range", ["a", "b", "d"], ["y"]),
+            "Range",
             {},
-            inits={"a": scalar(0.5), "b": scalar(3.3), "d": scalar(0.4)},
+            {"a": scalar(0.5), "b": scalar(3.3), "d": scalar(0.4)},
             tol=ELEMENTWISE,
         ),
     ]
 
     # Pad: pads and value as attributes before 11, inputs from 11
+    def pad(
+        name: str,
+        x: np.ndarray,
+        pads: Sequence[int],
+        value: np.ndarray | None = None,
+        opset: int = 13,
+        **attrs,
+    ) -> Case:
+        inits = {"pads": i64(*pads)} | ({} if value is None else {"v": value})
+        return node(name, "Pad", {"x": x}, inits, opset=opset, **attrs)
+
     img = f32(1, 2, 5, 6)
     c += [
-        case(
+        node(
             "Pad2-constant-value-attributes",
-            N("Pad", ["x"], ["y"], pads=[0, 0, 1, 2, 0, 0, 2, 1], value=1.5),
+            "Pad",
             {"x": img},
             opset=9,
+            pads=[0, 0, 1, 2, 0, 0, 2, 1],
+            value=1.5,
         ),
-        case(
+        node(
             "Pad2-reflect-attribute",
-            N("Pad", ["x"], ["y"], mode="reflect", pads=[0, 0, 2, 1, 0, 0, 1, 3]),
+            "Pad",
             {"x": img},
             opset=9,
+            mode="reflect",
+            pads=[0, 0, 2, 1, 0, 0, 1, 3],
         ),
-        case(
-            "Pad11-constant-value-input",
-            N("Pad", ["x", "pads", "v"], ["y"]),
-            {"x": img},
-            inits={"pads": i64(0, 0, 1, 2, 0, 0, 2, 1), "v": scalar(-0.5)},
-            opset=11,
-        ),
-        case(
-            "Pad11-reflect",
-            N("Pad", ["x", "pads"], ["y"], mode="reflect"),
-            {"x": img},
-            inits={"pads": i64(0, 0, 2, 1, 0, 0, 1, 3)},
-            opset=11,
-        ),
-        case(
-            "Pad13-reflect-three-axes",
-            N("Pad", ["x", "pads"], ["y"], mode="reflect"),
-            {"x": img},
-            inits={"pads": i64(0, 1, 2, 1, 0, 0, 1, 3)},
-        ),
-        case(
-            "Pad13-edge",
-            N("Pad", ["x", "pads"], ["y"], mode="edge"),
-            {"x": img},
-            inits={"pads": i64(0, 0, 3, 0, 0, 0, 1, 4)},
-        ),
-        case(
-            "Pad13-edge-2d",
-            N("Pad", ["x", "pads"], ["y"], mode="edge"),
-            {"x": f32(3, 4)},
-            inits={"pads": i64(0, 2, 0, 1)},
-        ),
-        case(
-            "Pad13-negative-pads-crop",
-            N("Pad", ["x", "pads"], ["y"]),
-            {"x": img},
-            inits={"pads": i64(0, 0, -1, 2, 0, 0, 1, -2)},
-        ),
-        case(
-            "Pad13-channel-axis",
-            N("Pad", ["x", "pads"], ["y"]),
-            {"x": img},
-            inits={"pads": i64(0, 1, 0, 0, 0, 2, 0, 0)},
-        ),
-        case(
-            "Pad18-int64",
-            N("Pad", ["x", "pads", "v"], ["y"]),
-            {"x": ints(2, 3)},
-            inits={"pads": i64(1, 0, 0, 2), "v": scalar(-7, np.int64)},
-            opset=18,
-        ),
+        pad("Pad11-constant-value-input", img, [0, 0, 1, 2, 0, 0, 2, 1], scalar(-0.5), opset=11),
+        pad("Pad11-reflect", img, [0, 0, 2, 1, 0, 0, 1, 3], opset=11, mode="reflect"),
+        pad("Pad13-reflect-three-axes", img, [0, 1, 2, 1, 0, 0, 1, 3], mode="reflect"),
+        pad("Pad13-edge", img, [0, 0, 3, 0, 0, 0, 1, 4], mode="edge"),
+        pad("Pad13-edge-2d", f32(3, 4), [0, 2, 0, 1], mode="edge"),
+        pad("Pad13-negative-pads-crop", img, [0, 0, -1, 2, 0, 0, 1, -2]),
+        pad("Pad13-channel-axis", img, [0, 1, 0, 0, 0, 2, 0, 0]),
+        pad("Pad18-int64", ints(2, 3), [1, 0, 0, 2], scalar(-7, np.int64), opset=18),
     ]
 
     # Resize: opset 10 (scales input, asymmetric), 11 (roi, scales, sizes), 13 (roi optional)
@@ -1136,30 +828,18 @@ def _cases() -> list[Case]:
                 )
             )
     for coords in ("half_pixel", "pytorch_half_pixel", "align_corners"):
+        linear = {"mode": "linear", "coordinate_transformation_mode": coords}
         c += [
-            _resize(
-                f"linear-{coords}-up",
-                small,
-                scales=[1, 1, 2, 3],
-                tol=INTERPOLATED,
-                mode="linear",
-                coordinate_transformation_mode=coords,
-            ),
+            _resize(f"linear-{coords}-up", small, scales=[1, 1, 2, 3], tol=INTERPOLATED, **linear),
             _resize(
                 f"linear-{coords}-uneven",
                 small,
                 scales=[1, 1, 1.7, 0.6],
                 tol=INTERPOLATED,
-                mode="linear",
-                coordinate_transformation_mode=coords,
+                **linear,
             ),
             _resize(
-                f"linear-{coords}-to-one",
-                small,
-                sizes=[1, 2, 1, 3],
-                tol=INTERPOLATED,
-                mode="linear",
-                coordinate_transformation_mode=coords,
+                f"linear-{coords}-to-one", small, sizes=[1, 2, 1, 3], tol=INTERPOLATED, **linear
             ),
         ]
     c += [
@@ -1173,26 +853,29 @@ def _cases() -> list[Case]:
         ),
         _resize("nearest-5d", f32(1, 2, 3, 4, 5), scales=[1, 1, 2, 1.5, 0.8], mode="nearest"),
         _resize("nearest-scales", small, scales=[1, 1, 2, 2], opset=18, mode="nearest"),
-        case(
+        node(
             "Upsample7-scales-attribute",
-            N("Upsample", ["x"], ["y"], mode="nearest", scales=[1.0, 1.0, 2.0, 3.0]),
+            "Upsample",
             {"x": small},
             opset=7,
+            mode="nearest",
+            scales=[1.0, 1.0, 2.0, 3.0],
         ),
-        case(
+        node(
             "Upsample9-scales-input",
-            N("Upsample", ["x", "s"], ["y"], mode="nearest"),
+            "Upsample",
             {"x": small},
-            inits={"s": np.array([1, 1, 1.5, 2.5], np.float32)},
+            {"s": np.array([1, 1, 1.5, 2.5], np.float32)},
             opset=9,
+            mode="nearest",
         ),
     ]
 
     # identities
     c += [
-        case("Identity", N("Identity", ["x"], ["y"]), {"x": x4}),
-        case("Identity-int64", N("Identity", ["x"], ["y"]), {"x": i3}),
-        case("Dropout7", N("Dropout", ["x"], ["y"]), {"x": x4}, opset=7),
+        node("Identity", "Identity", {"x": x4}),
+        node("Identity-int64", "Identity", {"x": i3}),
+        node("Dropout7", "Dropout", {"x": x4}, opset=7),
         case(
             "Dropout13-ratio-and-mask",
             N("Dropout", ["x", "ratio"], ["y", "mask"]),

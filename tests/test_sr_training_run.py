@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from test_training_run import one_torch_thread  # noqa: F401 - autouse: one thread here too
 
 from ghost_engine.commands.train_sr import sr
 from ghost_engine.errors import CheckpointError, UserInputError
@@ -36,6 +35,8 @@ from ghost_engine.training.sr_networks import (
 from ghost_engine.training.sr_recipe import SRRecipe
 from ghost_engine.training.sr_step import LOSS_NAMES, SRStep
 from ghost_engine.training.train_loop import TrainingLoop
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # as the training tests
 
 
 def _config(media: Path, out: Path, **changes) -> SRTrainConfig:

@@ -27,13 +27,7 @@ from ghost_engine.training.variants import build_generator, build_networks
 TERMS = ("adv", "attr", "id", "rec", "eyes", "loss_g", "loss_d")
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Training tests compute on one thread (set back after); the renovation tests too."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # training computes on one thread
 
 
 def _write_tree(media: Path, root: Path, names: list[str], flips: bool) -> Path:

@@ -94,6 +94,30 @@ def _write_tone(out: av.container.OutputContainer, stream, seconds: float) -> No
     out.mux(stream.encode(None))
 
 
+def write_audio_only(path: Path) -> None:
+    """A file with one short silent mono PCM stream and no video."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=8000)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 800), np.int16), format="s16", layout="mono"
+        )
+        frame.sample_rate, frame.pts = 8000, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+def first_frames(path: Path, count: int) -> list[np.ndarray]:
+    """The first `count` frames of the video at `path` (fewer if it is shorter), as RGB."""
+    with av.open(str(path)) as container:
+        out = []
+        for frame in container.decode(video=0):
+            out.append(frame.to_ndarray(format="rgb24"))
+            if len(out) == count:
+                break
+    return out
+
+
 def decode_all(path: Path) -> tuple[list[np.ndarray], list[float]]:
     """Every frame (RGB) and its time in seconds."""
     images, times = [], []

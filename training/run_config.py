@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ghost_engine.choices import TRAIN_PRECISIONS
+from ghost_engine.choices import TRAIN_PRECISIONS, check_choice
 from ghost_engine.errors import InputFileNotFoundError, UserInputError
 
 if TYPE_CHECKING:
@@ -88,13 +88,8 @@ class RunConfig:
     data: DataSource = field(default_factory=DataSource)
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise UserInputError(
-                f"precision must be one of {PRECISIONS}, got {self.precision!r}",
-                option="precision",
-                value=self.precision,
-                allowed=PRECISIONS,
-            )
+        message = f"precision must be one of {PRECISIONS}, got {self.precision!r}"
+        check_choice("precision", self.precision, PRECISIONS, message)
         if self.batch_size < 1 or self.epochs < 1 or self.max_steps < 0:
             raise UserInputError(
                 f"batch_size and epochs must be >= 1 and max_steps >= 0, got "

@@ -25,6 +25,7 @@ from ghost_engine.networks.aei_net import (
     AADResBlock,
     AEINet,
     Deconv4x4,
+    EncoderGenerator,
     conv4x4,
 )
 from ghost_engine.networks.checkpoint import read_state_dict
@@ -86,8 +87,9 @@ class _ScaledGenerator(nn.Module):
         return torch.tanh(getattr(self, f"AADBlk{self.levels}")(m, z_attr[-1], z_id))
 
 
-class ScaledAEINet(nn.Module):
-    """AEI-Net with configurable widths and resolution; same interface as `AEINet`.
+class ScaledAEINet(EncoderGenerator):
+    """AEI-Net with configurable widths and resolution; the same maths as `AEINet` over
+    its `encoder` and `generator`.
 
     Level k (1..L, L = log2(image_size)) of the generator runs at 2^k pixels and outputs
     min(max_channels, base_channels * 2^(L-k)) channels (3 at the last level); the
@@ -116,17 +118,6 @@ class ScaledAEINet(nn.Module):
         outs.append(3)
         block_io = list(zip([max_channels, *outs[:-1]], outs, strict=True))
         self.generator = _ScaledGenerator(self.encoder.attr_channels, block_io, c_id, num_blocks)
-
-    # The same maths as the official network over `encoder` and `generator`.
-    def forward(
-        self, xt: torch.Tensor, z_id: torch.Tensor
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        attr = self.encoder(xt)
-        return self.generator(attr, z_id), attr
-
-    def get_attr(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Attribute maps alone (the attribute loss compares these for Y and Xt)."""
-        return self.encoder(x)
 
 
 class TinyIdentity(nn.Module):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ghost_engine.choices import BENCH_RUNTIMES
+from ghost_engine.choices import BENCH_RUNTIMES, check_choice
 from ghost_engine.errors import UserInputError
 from ghost_engine.runtime.devices import CPU, DEVICES
 
@@ -57,13 +57,8 @@ class BenchConfig:
     enhance: bool = False
 
     def __post_init__(self) -> None:
-        if self.device not in DEVICES:
-            raise UserInputError(
-                f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}",
-                option="--device",
-                value=self.device,
-                allowed=DEVICES,
-            )
+        message = f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}"
+        check_choice("--device", self.device, DEVICES, message)
         bad = [r for r in self.runtimes if r not in RUNTIMES]
         if bad or not self.runtimes:
             raise UserInputError(

@@ -216,7 +216,25 @@ class AADGenerator(nn.Module):
         return torch.tanh(self.AADBlk8(m, z_attr[7], z_id))
 
 
-class AEINet(nn.Module):
+class EncoderGenerator(nn.Module):
+    """What AEI-Net and its scaled variants share: `encoder` (target crop -> attribute
+    maps) and `generator` (attribute maps and identity -> image), set by the subclass."""
+
+    encoder: nn.Module
+    generator: nn.Module
+
+    def forward(
+        self, xt: torch.Tensor, z_id: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        attr = self.encoder(xt)
+        return self.generator(attr, z_id), attr
+
+    def get_attr(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Attribute maps alone (the attribute loss compares these for Y and Xt)."""
+        return self.encoder(x)
+
+
+class AEINet(EncoderGenerator):
     """The face-swap generator: `forward(Xt, z_id) -> (Y, attributes)`.
 
     `Xt` is the target crop at 256x256, RGB, in [-1, 1]; `z_id` the raw (unnormalised)
@@ -231,13 +249,3 @@ class AEINet(nn.Module):
         self.num_blocks = num_blocks
         self.encoder = MLAttrEncoder(backbone)
         self.generator = AADGenerator(backbone, c_id, num_blocks)
-
-    def forward(
-        self, xt: torch.Tensor, z_id: torch.Tensor
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        attr = self.encoder(xt)
-        return self.generator(attr, z_id), attr
-
-    def get_attr(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Attribute maps alone (the attribute loss compares these for Y and Xt)."""
-        return self.encoder(x)

@@ -102,6 +102,18 @@ class _OutOfTime(Exception):
     """The file's deadline passed; no further attempt may start."""
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What every URL and attempt of one file's download shares."""
+
+    part: Path
+    label: str
+    config: DownloadConfig
+    progress: Progress
+    limit: SizeLimit
+    deadline: Deadline
+
+
 def fetch(
     urls: list[str],
     part: Path,
@@ -126,9 +138,10 @@ def fetch(
     part.parent.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
     with Deadline(config.deadline_s) as deadline:
+        job = _Job(part, label, config, progress, limit, deadline)
         try:
             for url in urls:
-                got = _try_url(url, part, label, config, progress, limit, deadline, failures)
+                got = _try_url(url, job, failures)
                 if got is not None:
                     return got
         except _OutOfTime as exc:
@@ -147,23 +160,15 @@ def fetch(
     )
 
 
-def _try_url(
-    url: str,
-    part: Path,
-    label: str,
-    config: DownloadConfig,
-    progress: Progress,
-    limit: SizeLimit,
-    deadline: Deadline,
-    failures: list[str],
-) -> Fetched | None:
+def _try_url(url: str, job: _Job, failures: list[str]) -> Fetched | None:
     """The download from `url` with its retries, or None (the reason added to `failures`)."""
+    config, deadline = job.config, job.deadline
     for attempt in range(config.retries + 1):
         if deadline.expired:
             raise _OutOfTime(f"{url}: time ran out before attempt {attempt + 1}")
         try:
-            sha, size = _attempt(url, part, label, config, progress, limit, deadline)
-            return Fetched(part=part, sha256=sha, size=size, url=url)
+            sha, size = _attempt(url, job)
+            return Fetched(part=job.part, sha256=sha, size=size, url=url)
         except _NextUrl as exc:
             failures.append(f"{url}: {exc}")
             return None
@@ -174,20 +179,13 @@ def _try_url(
             wait = min(config.backoff_s * 2**attempt, config.backoff_max_s)
             if wait >= deadline.remaining_s():
                 raise _OutOfTime(f"{url}: {exc}, and no time is left to retry") from None
-            progress.note(f"{label}: {exc}; retrying in {wait:.1f} s")
+            job.progress.note(f"{job.label}: {exc}; retrying in {wait:.1f} s")
             time.sleep(wait)
     return None
 
 
-def _attempt(
-    url: str,
-    part: Path,
-    label: str,
-    config: DownloadConfig,
-    progress: Progress,
-    limit: SizeLimit,
-    deadline: Deadline,
-) -> tuple[str, int]:
+def _attempt(url: str, job: _Job) -> tuple[str, int]:
+    part, limit, deadline = job.part, job.limit, job.deadline
     if part.is_symlink():
         part.unlink()  # a part is only ever a file we wrote: never write through a link
     have = part.stat().st_size if part.is_file() else 0
@@ -204,7 +202,7 @@ def _attempt(
         headers["Range"] = f"bytes={have}-"
     request = urllib.request.Request(url, headers=headers)
     try:
-        response = deadline.opener().open(request, timeout=config.timeout_s)
+        response = deadline.opener().open(request, timeout=job.config.timeout_s)
     except urllib.error.HTTPError as exc:
         return _http_error(exc, part, have, hasher)
     except _NETWORK_ERRORS as exc:
@@ -221,8 +219,8 @@ def _attempt(
             problem = limit.problem(total)
             if problem is not None:
                 raise _NextUrl(f"the server offers {problem}; nothing was downloaded")
-        progress.start(label, total, have, url)
-        size = _copy(response, part, hasher, have, label, config, progress, limit, deadline)
+        job.progress.start(job.label, total, have, url)
+        size = _copy(response, hasher, have, job)
     if total is not None and size != total:
         raise _Retry(f"connection closed after {size} of {total} bytes")
     return hasher.hexdigest(), size
@@ -246,18 +244,9 @@ def _declared_length(value: str | None, url: str) -> int | None:
     return int(text)
 
 
-def _copy(
-    response: http.client.HTTPResponse,
-    part: Path,
-    hasher: Any,
-    have: int,
-    label: str,
-    config: DownloadConfig,
-    progress: Progress,
-    limit: SizeLimit,
-    deadline: Deadline,
-) -> int:
-    """Append the response body to `part`, hashing as it goes; returns the part's size."""
+def _copy(response: http.client.HTTPResponse, hasher: Any, have: int, job: _Job) -> int:
+    """Append the response body to the part, hashing as it goes; returns the part's size."""
+    part, limit, deadline = job.part, job.limit, job.deadline
     size = have
     try:
         out = open(part, "ab")
@@ -266,7 +255,7 @@ def _copy(
     with out:
         while True:
             try:
-                block = response.read1(config.chunk_bytes)  # whatever arrived: no waiting
+                block = response.read1(job.config.chunk_bytes)  # whatever arrived: no waiting
             except (*_NETWORK_ERRORS, OSError, ValueError) as exc:
                 _raise_if_out_of_time(deadline, response.geturl(), size)
                 raise _Retry(_reason(exc)) from exc
@@ -286,7 +275,7 @@ def _copy(
                 raise _write_error(exc, part, out) from exc
             hasher.update(block)
             size += len(block)
-            progress.advance(label, len(block))
+            job.progress.advance(job.label, len(block))
 
 
 def _write_error(exc: OSError, part: Path, out: Any) -> OutputError:

@@ -32,24 +32,17 @@ class KernelSet:
     blend_inverse_warp: Callable[..., Any]  # (frame, swap, mask, matrix) -> frame, in place
 
 
-def _cpu_nv12(nv12: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    from ghost_engine.kernels import color
+def _with_out(convert: Callable[[np.ndarray], np.ndarray]) -> Callable[..., np.ndarray]:
+    """A CPU colour conversion that, like its CUDA twin, writes into `out` when given."""
 
-    rgb = color.nv12_to_rgb(nv12)
-    if out is None:
-        return rgb
-    out[...] = rgb
-    return out
+    def converted(image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        result = convert(image)
+        if out is None:
+            return result
+        out[...] = result
+        return out
 
-
-def _cpu_i420(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    from ghost_engine.kernels import color
-
-    i420 = color.rgb_to_i420(rgb)
-    if out is None:
-        return i420
-    out[...] = i420
-    return out
+    return converted
 
 
 def _cpu_zero_border(mask: np.ndarray, width: int) -> np.ndarray:
@@ -61,12 +54,12 @@ def _cpu_zero_border(mask: np.ndarray, width: int) -> np.ndarray:
 
 def cpu_kernels() -> KernelSet:
     """The CPU twins (numpy in, numpy out)."""
-    from ghost_engine.kernels import blend, blur, hull_fill, letterbox, morphology, warp
+    from ghost_engine.kernels import blend, blur, color, hull_fill, letterbox, morphology, warp
 
     return KernelSet(
         name="cpu",
-        nv12_to_rgb=_cpu_nv12,
-        rgb_to_i420=_cpu_i420,
+        nv12_to_rgb=_with_out(color.nv12_to_rgb),
+        rgb_to_i420=_with_out(color.rgb_to_i420),
         letterbox=letterbox.letterbox,
         warp_affine_batch=warp.warp_affine_batch,
         fill_hull=hull_fill.fill_hull,
@@ -79,7 +72,13 @@ def cpu_kernels() -> KernelSet:
 
 def cuda_kernels() -> KernelSet:
     """The Numba CUDA kernels (imports numba.cuda; on a GPU, or under the simulator)."""
-    from ghost_engine.kernels.cuda import blend, color, letterbox, mask_kernels, warp
+    from ghost_engine.kernels.cuda import blend, color, letterbox, warp
+    from ghost_engine.kernels.cuda.mask_kernels import (
+        erode_dilate,
+        fill_hull,
+        gaussian_blur,
+        zero_border,
+    )
 
     def nv12(frame: Any, out: Any = None) -> Any:
         return color.nv12_to_rgb(frame, out=out)
@@ -90,10 +89,10 @@ def cuda_kernels() -> KernelSet:
         rgb_to_i420=color.rgb_to_i420,
         letterbox=letterbox.letterbox,
         warp_affine_batch=warp.warp_affine_batch,
-        fill_hull=mask_kernels.fill_hull,
-        erode_dilate=mask_kernels.erode_dilate,
-        zero_border=mask_kernels.zero_border,
-        gaussian_blur=mask_kernels.gaussian_blur,
+        fill_hull=fill_hull,
+        erode_dilate=erode_dilate,
+        zero_border=zero_border,
+        gaussian_blur=gaussian_blur,
         blend_inverse_warp=blend.blend_inverse_warp,
     )
 

@@ -85,7 +85,9 @@ class DeviceVideoRun:
         self.make_stage = make_stage
         self.pipeline = pipeline
         self.backend = backend
-        self.generator_engine = generator_engine
+        self.ops_config = DeviceOpsConfig(
+            half=backend.half, generator_engine=generator_engine, cuda_graphs=backend.cuda_graphs
+        )
         self.ctx: DeviceContext | None = None
         self.stage = stage
         self.planar = backend.planar and encoder_pix_fmt == "yuv420p"
@@ -105,12 +107,7 @@ class DeviceVideoRun:
         """Device image ops on this run's context (made on first use)."""
         if self.ctx is None:
             self.ctx = device_context(self.backend.flavour)
-        ops_config = DeviceOpsConfig(
-            half=self.backend.half,
-            generator_engine=self.generator_engine,
-            cuda_graphs=self.backend.cuda_graphs,
-        )
-        self._ops = DeviceImageOps(self.ctx, kernels_for(self.backend.flavour), ops_config)
+        self._ops = DeviceImageOps(self.ctx, kernels_for(self.backend.flavour), self.ops_config)
         return self._ops
 
     def __enter__(self) -> tuple[list[StreamStage], Any]:
@@ -176,6 +173,6 @@ class DeviceVideoRun:
             "decode_fallback_reason": self.decode_reason,
             "encoder_input": "i420 from the device" if self.planar else "rgb24",
             "generator_fp16": self.backend.half and self.backend.flavour == "cuda",
-            "generator_engine": str(self.generator_engine or ""),
+            "generator_engine": str(self.ops_config.generator_engine or ""),
             "generator_cuda_graphs": self._ops.graph_summary() if self._ops else {},
         }

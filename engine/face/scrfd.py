@@ -342,7 +342,8 @@ def region_scale(width: int, height: int, input_size: tuple[int, int]) -> float:
 
 def window_origin(lo: float, hi: float, window: int, size: int, grid: int) -> int:
     """Where a `window`-wide window holding [lo, hi] starts in a `size`-wide frame:
-    centred on the span, on a multiple of `grid`, inside the frame where it fits."""
+    centred on the span, on a multiple of `grid` where one holds the span, inside the
+    frame where it fits."""
     if size <= window:
         return 0
     start = int(np.floor(((lo + hi) / 2 - window / 2) / grid)) * grid
@@ -350,4 +351,8 @@ def window_origin(lo: float, hi: float, window: int, size: int, grid: int) -> in
         start = int(np.floor(lo / grid)) * grid
     if start + window < hi:
         start = int(np.ceil((hi - window) / grid)) * grid
-    return int(min(max(start, 0), size - window))
+    start = min(max(start, 0), size - window)
+    aligned = start // grid * grid
+    if aligned <= lo and aligned + window >= hi:
+        return int(aligned)
+    return int(start)

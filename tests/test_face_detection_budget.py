@@ -83,6 +83,24 @@ def test_detector_layout_is_read_from_its_serialized_form() -> None:
     assert layout.covered == pytest.approx(0.788571, abs=1e-6)
 
 
+def test_region_search_distrusts_a_better_box_at_a_cut_edge_or_an_unscanned_level() -> None:
+    dlib = pytest.importorskip("dlib")
+    search = dlib_regions.RegionSearch(dlib, dlib.get_frontal_face_detector())
+    crops = tuple(dlib_regions.LevelCrop(j, (0, 300, 0, 300), (True,) * 4) for j in (1, 2, 3))
+    region = dlib_regions.RegionLevels(crops, ((0, 300, 0, 300),), (100, 100, 200, 200), 2)
+    sizes = ((720, 1280), (600, 1066), (500, 888), (416, 740), (346, 616))
+    plan = dlib_regions.SearchPlan(sizes, (region,), whole=True)
+    found = [dlib_regions.Candidate(1.0, (100, 100, 200, 200), 2, 0)]
+    assert search.trusted(plan, found, [], [{1, 2, 3}])
+    assert not search.trusted(plan, found, [], [{2, 3}])  # level 1 unseen: may hold better
+    higher = [dlib_regions.Candidate(1.0, (100, 100, 200, 200), 3, 0)]
+    assert not search.trusted(plan, higher, [], [{1, 2, 3}])  # level 4 unseen
+    at_edge = dlib_regions.Candidate(1.5, (110, 100, 210, 200), 2, 0)
+    assert not search.trusted(plan, found, [at_edge], [{1, 2, 3}])
+    weaker = dlib_regions.Candidate(0.5, (110, 100, 210, 200), 2, 0)
+    assert search.trusted(plan, found, [weaker], [{1, 2, 3}])
+
+
 @pytest.mark.slow
 def test_a_plain_crop_moves_dlib_boxes_and_the_region_search_does_not(media: Path) -> None:
     """What the brief asked to work out: HOG on a crop (even one at multiples of 8)
@@ -113,6 +131,31 @@ def test_a_plain_crop_moves_dlib_boxes_and_the_region_search_does_not(media: Pat
             assert a.score == b.score
         same += 1
     assert same >= 5 and moved >= same - 1
+
+
+@pytest.mark.slow
+def test_region_search_after_max_side_shrinks_the_frame(media: Path) -> None:
+    """`detect_max_side` (the webcam's 640): the search runs on the shrunk frame, as
+    the full-frame detection does, and still gives its faces."""
+    from ghost_engine.face.dlib_backend import DlibConfig, DlibDetector
+
+    detector = DlibDetector(DlibConfig(max_side=640))
+    found = 0
+    for i, image in enumerate(_nggyup(media, 30)[::10]):
+        full = detector([image])[0]
+        if not full:
+            continue
+        plan = detector.plan_regions((1280, 720), [search_region(full[0].box)])
+        assert plan is not None and plan.crops == ((0, 0, 1280, 720),)
+        got = HostImageOps().detect_regions(
+            detector, [Frame(i, image)], [[search_region(full[0].box)]]
+        )
+        assert got[0] is not None
+        assert [(f.box.tolist(), f.score, f.kps.tolist()) for f in got[0]] == [
+            (f.box.tolist(), f.score, f.kps.tolist()) for f in full
+        ]
+        found += 1
+    assert found >= 2
 
 
 @pytest.mark.slow
@@ -310,7 +353,7 @@ def test_a_face_entering_outside_every_region_is_found_by_the_next_full_detectio
 def test_a_face_a_region_finds_but_no_track_explains_sends_the_frame_to_full_detection() -> None:
     script = {i: [(40.0, 50.0, 40.0)] for i in range(12)}
     for i in range(6, 12):  # a small face entering inside the first one's region, beside it
-        script[i].append((20.0, 30.0, 20.0))
+        script[i].append((30.0, 40.0, 15.0))
     detector = ScriptedDetector(script)
     out = _process(_analysis(detector), _still(12), 0, 12)
     assert [len(a.faces) for a in out] == [1] * 6 + [2] * 6
@@ -446,7 +489,7 @@ def test_scrfd_windows_sit_on_the_full_frame_anchor_grid(scrfd: ScrfdDetector) -
         assert x0 % 64 == 0 and y0 % 64 == 0  # 32 input pixels: the coarsest stride
         a = region.area
         assert x0 <= a[0] and y0 <= a[1] and x1 >= a[2] and y1 >= a[3]
-    too_big = search_region(np.array([100.0, 100, 500, 500]))
+    too_big = search_region(np.array([100.0, 100, 550, 550]))  # 675 px: past a window
     assert scrfd.plan_regions((1280, 720), [too_big]) is None
 
 

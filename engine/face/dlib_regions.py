@@ -14,7 +14,7 @@ pixels are computed only where they are needed, with the arithmetic of dlib's
 tail), which is bit-exact with `dlib.pyramid_down` (`pyramid_matches_dlib` checks it
 when a detector opens). A level is cropped at multiples of 8, so its HOG cells are the
 frame's, and scanned by a copy of the detector limited to one pyramid level; boxes
-within `GUARD` pixels of a cut edge are dropped (their windows read the cut). Boxes are
+within `GUARD` pixels of a cut edge are set aside (their windows read the cut). Boxes are
 mapped to the frame with dlib's own `rect_up` and merged with the detector's own
 overlap rule. A face inside a region therefore gets the box, the score and the landmarks
 a full-frame detection gives it, provided the levels searched (`spread` around the
@@ -32,11 +32,14 @@ from typing import Any
 
 import numpy as np
 
+from ghost_engine.face.regions import FOUND_IOU
+from ghost_engine.face.tracking import box_iou
+
 # Pixels of a level kept clear between an accepted box and an edge where the level was
-# cut: the box's window (80 px for a 73 px box), the cell it bins into and the 2x2 cell
-# block that normalises it read this far beyond the box (measured: 16 px already gives
-# the full-frame score on every box of nggyup.mp4; 32 px leaves room).
-GUARD = 32
+# cut: a box's window and the cells that bin and normalise it read past the box
+# (measured on a level-6 face of nggyup.mp4: its score is the full-frame one from 21 px
+# on the left and top, 16 px on the right and bottom, and differs at 13 and 8 px).
+GUARD = 24
 CELL = 8  # dlib's HOG cell: crops of a level start at multiples of it
 # The side of a box found on level 0 (80x80 window); level j boxes are about 6/5^j of it.
 LEVEL0_SIDE = 73
@@ -304,6 +307,10 @@ class RegionLevels:
     crops: tuple[LevelCrop, ...]
     needed: tuple[tuple[int, int, int, int], ...]
     face: tuple[float, float, float, float]  # the predicted face box (level 0)
+    centre: int  # the level whose boxes are the predicted face's size
+
+    def crop_at(self, level: int) -> LevelCrop | None:
+        return next((c for c in self.crops if c.level == level), None)
 
 
 def level_sizes(
@@ -367,7 +374,7 @@ def plan_levels(
             rect = src if rect is None else _union(rect, src)
         needed[j] = rect
     box = (float(face[0]), float(face[1]), float(face[2]), float(face[3]))
-    return RegionLevels(tuple(crops), tuple(r for r in needed if r is not None), box)
+    return RegionLevels(tuple(crops), tuple(r for r in needed if r is not None), box, round(centre))
 
 
 def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
@@ -503,45 +510,88 @@ class RegionSearch:
         self, plan: SearchPlan, images: Sequence[np.ndarray], threshold: float
     ) -> list[Candidate] | None:
         """The boxes of a full-frame scan inside the planned regions, merged by dlib's
-        non-max suppression; `images` hold the pixels of `plan.footprints`. None when
-        the answer may differ from a full-frame scan's (see `trusted`)."""
+        non-max suppression; `images` hold the pixels of `plan.footprints`. Each region
+        is scanned on the level of its face's size and the two beside it, then one level
+        further wherever its best box is on an outer one, so that box is flanked by
+        scanned levels; None when the answer may differ from a full-frame scan's (see
+        `trusted`)."""
+        pixels = self._level_pixels(plan, images)
+        scanned: list[set[int]] = [set() for _ in plan.regions]
         inside: list[Candidate] = []
         edge: list[Candidate] = []
 
-        def scan(crop: LevelCrop, pixels: np.ndarray, region: int) -> None:
-            found, near = scan_level(self.dlib, self.one_level, crop, pixels, threshold, region)
+        def scan(i: int, crop: LevelCrop) -> None:
+            found, near = scan_level(self.dlib, self.one_level, crop, pixels(i, crop), threshold, i)
             inside.extend(found)
             edge.extend(near)
+            scanned[i].add(crop.level)
 
+        for i, region in enumerate(plan.regions):
+            for crop in region.crops:
+                if abs(crop.level - region.centre) <= 1:
+                    scan(i, crop)
+        while True:
+            kept = suppress(inside, self.layout)
+            more = False
+            for i, region in enumerate(plan.regions):
+                best = self._best(region, kept)
+                for level in () if best is None else (best.level - 1, best.level + 1):
+                    crop = region.crop_at(level)
+                    if crop is not None and level not in scanned[i]:
+                        scan(i, crop)
+                        more = True
+            if not more:
+                break
+        return kept if self.trusted(plan, kept, edge, scanned) else None
+
+    def _level_pixels(self, plan: SearchPlan, images: Sequence[np.ndarray]) -> Any:
+        """(region, crop) -> the crop's pixels, from dlib's pyramid of the whole image or
+        from each region's own part of it."""
         if plan.whole:
             top = max(r.crops[-1].level for r in plan.regions)
             levels = [np.ascontiguousarray(images[0])]
             pyr = self.dlib.pyramid_down(6)
             for _ in range(top):
                 levels.append(np.asarray(pyr(levels[-1])))
-            for i, region in enumerate(plan.regions):
-                for crop in region.crops:
-                    y0, y1, x0, x1 = crop.rect
-                    scan(crop, levels[crop.level][y0:y1, x0:x1], i)
-        else:
-            for i, (region, base) in enumerate(zip(plan.regions, images, strict=True)):
-                own = region_levels(region, base, list(plan.sizes))
-                for crop in region.crops:
-                    y0, y1, x0, x1 = crop.rect
-                    have = region.needed[crop.level]
-                    part = own[crop.level][
-                        :, y0 - have[0] : y1 - have[0], x0 - have[2] : x1 - have[2]
-                    ]
-                    scan(crop, from_planes(part), i)
-        kept = suppress(inside, self.layout)
-        return kept if self.trusted(plan, kept, edge) else None
 
-    def trusted(self, plan: SearchPlan, kept: list[Candidate], edge: list[Candidate]) -> bool:
+            def whole(i: int, crop: LevelCrop) -> np.ndarray:
+                y0, y1, x0, x1 = crop.rect
+                return levels[crop.level][y0:y1, x0:x1]
+
+            return whole
+        own = [
+            region_levels(region, base, list(plan.sizes))
+            for region, base in zip(plan.regions, images, strict=True)
+        ]
+
+        def part(i: int, crop: LevelCrop) -> np.ndarray:
+            y0, y1, x0, x1 = crop.rect
+            have = plan.regions[i].needed[crop.level]
+            planes = own[i][crop.level]
+            return from_planes(planes[:, y0 - have[0] : y1 - have[0], x0 - have[2] : x1 - have[2]])
+
+        return part
+
+    @staticmethod
+    def _best(region: RegionLevels, kept: list[Candidate]) -> Candidate | None:
+        """The best kept box on the region's predicted face (as `regions.explains`)."""
+        if not kept:
+            return None
+        iou = box_iou(np.array([c.rect for c in kept], np.float64), np.array(region.face))[:, 0]
+        own = [c for c, v in zip(kept, iou, strict=True) if v >= FOUND_IOU]
+        return own[0] if own else None
+
+    def trusted(
+        self,
+        plan: SearchPlan,
+        kept: list[Candidate],
+        edge: list[Candidate],
+        scanned: list[set[int]],
+    ) -> bool:
         """Whether the kept boxes are those of a full-frame scan as far as the search can
         tell: no box near a cut edge outscores a kept box it overlaps (the full frame may
-        hold a better one there), and each region's face is found on a level inside the
-        searched ones (or at the pyramid's end), not at the edge of the range, past which
-        a better one may lie."""
+        hold a better one there), and each region's best box lies on a level whose both
+        neighbours were scanned (or are past the pyramid's ends)."""
         iou, covered = self.layout.iou, self.layout.covered
         for cand in kept:
             if any(
@@ -550,13 +600,11 @@ class RegionSearch:
             ):
                 return False
         last = len(plan.sizes) - 1
-        for region in plan.regions:
-            searched = [c.level for c in region.crops]
-            face = tuple(int(round(v)) for v in region.face)
-            own = [c for c in kept if boxes_overlap(c.rect, face, iou, covered)]
-            if not own:
+        for region, done in zip(plan.regions, scanned, strict=True):
+            best = self._best(region, kept)
+            if best is None:
                 continue  # nothing found: the caller looks at the whole frame
-            level = own[0].level
-            if (level == min(searched) and level > 0) or (level == max(searched) and level < last):
-                return False
+            for level in (best.level - 1, best.level + 1):
+                if 0 <= level <= last and level not in done:
+                    return False
         return True

@@ -536,9 +536,9 @@ class RegionSearch:
             for i, region in enumerate(plan.regions):
                 best = self._best(region, kept)
                 for level in () if best is None else (best.level - 1, best.level + 1):
-                    crop = region.crop_at(level)
-                    if crop is not None and level not in scanned[i]:
-                        scan(i, crop)
+                    beside = region.crop_at(level)
+                    if beside is not None and level not in scanned[i]:
+                        scan(i, beside)
                         more = True
             if not more:
                 break

@@ -338,6 +338,29 @@ def test_full_detections_on_the_first_frame_every_k_and_when_a_face_is_lost() ->
     assert stage.detections == {"full": 7, "regions": 23, "fallback": 2}
 
 
+def test_one_of_two_faces_lost_sends_the_frame_to_full_detection() -> None:
+    script = {i: [(40.0 + i, 50.0, 40.0)] + [(220.0, 150.0, 40.0)] * (i < 15) for i in range(20)}
+    detector = ScriptedDetector(script)
+    out = _process(_analysis(detector), _still(20), 0, 20)
+    assert [len(a.faces) for a in out] == [2] * 15 + [1] * 5
+    assert (15, "regions") in detector.calls and (15, "full") in detector.calls
+    assert (16, "full") in detector.calls  # still live: the tracker could link it by overlap
+    assert (17, "regions") in detector.calls and (17, "full") not in detector.calls
+
+
+def test_after_a_cut_the_tracks_of_the_shot_before_are_not_searched() -> None:
+    frames = _still(20)
+    for image in frames[12:]:
+        image[1:] = 220  # a new shot: the thumbnails differ by far more than the cut level
+    script = {i: [(40.0 + i, 50.0, 40.0)] if i < 12 else [(200.0, 120.0, 40.0)] for i in range(20)}
+    detector = ScriptedDetector(script)
+    stage = _analysis(detector)
+    out = _process(stage, frames, 0, 20)
+    assert [i for i, kind in detector.calls if kind == "full"] == [0, 10, 12]
+    assert stage.detections["fallback"] == 0  # 13 searches the new face only
+    assert [len(a.faces) for a in out] == [1] * 20
+
+
 def test_a_face_entering_outside_every_region_is_found_by_the_next_full_detection() -> None:
     script = _walk(30, entering=13)
     budget = ScriptedDetector(script)

@@ -14,10 +14,10 @@ otherwise the detector searches a region around each live track's last box, enla
 `REGION_MARGIN` times, and the frame falls back to a full-frame detection where a
 region yields no face for its track (a lost track is looked for everywhere at once), a
 face no track's box explains (a new track: more faces may be arriving), or the detector
-cannot search a region or vouch for its answer. (The last box moved on by
-the track's last motion predicts worse: dlib's boxes jump by a HOG cell from frame to
-frame, and on nggyup.mp4 extrapolating the jump put 2 of 110 faces past their region's
-edge, where a smaller box inside it was taken instead of the full-frame one.)
+cannot search a region or vouch for its answer. (The last box moved on by the track's
+last motion predicts worse: dlib's boxes jump by a HOG cell from frame to frame, and on
+nggyup.mp4, with regions of twice the box, extrapolating the jump put 2 of 110 faces
+past their region's edge, where a smaller box inside it was taken instead.)
 
 The regions give the faces a full-frame detection gives inside them (each detector
 keeps its own scale and pixel grid there: see `dlib_regions` and `ScrfdDetector.

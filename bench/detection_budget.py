@@ -4,6 +4,9 @@ full-frame detection on every frame, in one run.
     python bench/detection_budget.py [--detect-frames 120] [--sweep 1,5,10,20,30]
         [--e2e-frames 48] [--e2e-repeats 2] [--every 10]
 
+0. Why regions need the frame's own pyramid: dlib run on a plain crop of each frame
+   (around the face of the frame before, twice its size, corners at multiples of 8)
+   against its full-frame detection: how far boxes and points move.
 1. Detection: the analysis stage (dlib, as `run --detector dlib --generator
    passthrough`) over the first `--detect-frames` frames of nggyup.mp4, one stage per
    `--full-detect-every` value of the sweep, taking turns batch by batch so each sees the
@@ -46,6 +49,38 @@ ROOT = Path(__file__).resolve().parent
 
 def _load() -> float:
     return round(os.getloadavg()[0], 2)
+
+
+def plain_crops(images: list[np.ndarray], faces: list[list]) -> dict:
+    """dlib on crops cut at multiples of 8 around the last frame's face, against the
+    full-frame faces (see module doc)."""
+    from ghost_engine.face.dlib_backend import DlibDetector
+
+    detector = DlibDetector()
+    shifts, points, missed = [], [], 0
+    for i in range(1, len(images)):
+        if not faces[i - 1] or not faces[i]:
+            continue
+        box = faces[i - 1][0].box
+        centre, side = (box[:2] + box[2:]) / 2, box[2:] - box[:2]
+        x0, y0 = (np.maximum(centre - side, 0) // 8 * 8).astype(int)
+        x1, y1 = (centre + side).astype(int)
+        found = detector([np.ascontiguousarray(images[i][y0:y1, x0:x1])])[0]
+        if not found:
+            missed += 1
+            continue
+        shift = [x0, y0, x0, y0]
+        shifts.append(float(np.abs(found[0].box + shift - faces[i][0].box).max()))
+        points.append(float(np.abs(found[0].kps + shift[:2] - faces[i][0].kps).max()))
+    return {
+        "crops": len(shifts) + missed,
+        "no_face_in_crop": missed,
+        "same_box": sum(s == 0 for s in shifts),
+        "box_shift_px_mean": round(float(np.mean(shifts)), 2),
+        "box_shift_px_max": round(float(np.max(shifts)), 2),
+        "point_difference_px_mean": round(float(np.mean(points)), 2),
+        "point_difference_px_max": round(float(np.max(points)), 2),
+    }
 
 
 def detection(video: Path, source: Path, frames: int, sweep: list[int], batch: int) -> dict:
@@ -95,6 +130,7 @@ def detection(video: Path, source: Path, frames: int, sweep: list[int], batch: i
         "batch": batch,
         "faces": sum(len(a.faces) for a in base),
         "settings": rows,
+        "plain_crops": plain_crops(images, [a.faces for a in base]),
     }
 
 
@@ -142,6 +178,25 @@ def end_to_end(video: Path, frames: int, every: int, repeats: int) -> dict:
             for setting, rows in runs.items()
         ],
     }
+
+
+def summary(results: dict, every: int) -> dict:
+    """The headline figures: detection speed-up and efficiency at `every` against 1."""
+    rows = {r["full_detect_every"]: r for r in results["detection"]["settings"]}
+    out = {
+        "full_detect_every": every,
+        "detect_s_every_frame": rows[1]["detect_s"],
+        "detect_s_budget": rows[every]["detect_s"] if every in rows else None,
+        "detect_speedup": rows[every]["speedup_over_every_frame"] if every in rows else None,
+        "same_faces": all(r["same_faces_as_every_frame"] for r in rows.values()),
+        "max_point_difference_px": max(r["max_point_difference_px"] for r in rows.values()),
+    }
+    if "end_to_end" in results:
+        eff = {s["full_detect_every"]: s for s in results["end_to_end"]["settings"]}
+        out["efficiency_every_frame"] = eff[1]["efficiency_median"]
+        out["efficiency_budget"] = eff[every]["efficiency_median"]
+        out["efficiency_target"] = 0.9
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

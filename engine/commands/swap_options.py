@@ -111,7 +111,7 @@ _OPTIONS = (
     ),
     count_option(
         "--full-detect-every",
-        1,
+        10,
         help="Detect the whole frame at least every N frames (and on cuts and new or lost "
         "faces), only around tracked faces between; 1: every frame.",
     ),

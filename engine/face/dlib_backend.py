@@ -146,9 +146,7 @@ class DlibDetector:
         if self._search is None and self._search_error is None:
             try:
                 self._search = RegionSearch(self._dlib, self._hog)
-            except (ValueError, RuntimeError, OSError) as exc:
-                # a dlib build that lays its detector out otherwise, or no room to write
-                # its serialized form: search whole frames instead
+            except ValueError as exc:  # a dlib build that lays its detector out otherwise
                 self._search_error = str(exc)
         return self._search
 

@@ -55,9 +55,8 @@ class SwapConfig:
     full_detect_every: the detection budget (`ghost_engine.face.regions`): a full-frame
     detection at least every this many frames (and on cuts, new tracks, lost faces),
     between them only the regions around the tracked faces, which give the same faces
-    there; 1 (the default) detects every frame whole. A face entering outside every
-    region is found at most this many frames minus one late, which is why the budget is
-    not on by default (a second person entering a shot was missed for several frames).
+    there; 1 detects every frame whole. A face entering outside every region is found
+    at most this many frames minus one late.
 
     runtime: how the generator runs; "auto" takes the faster one measured for the device
     (`ghost_engine.runtime.defaults`: ONNX Runtime on CPUs, PyTorch on CUDA).
@@ -83,7 +82,7 @@ class SwapConfig:
     runtime: str = "auto"
     detect_max_side: int | None = None
     generator_engine: Path | None = None
-    full_detect_every: int = 1
+    full_detect_every: int = 10
 
     def __post_init__(self) -> None:
         for name, allowed in (

@@ -18,7 +18,6 @@ from ghost_engine.types import Face, Frame
 
 if TYPE_CHECKING:
     from ghost_engine.face.mask import LandmarkLayout, MaskParams
-    from ghost_engine.face.regions import SearchRegion
 
 
 class StreamStage(Protocol):
@@ -134,14 +133,6 @@ class ImageOps(Protocol):
     name: str
 
     def detect(self, detector: Detector, frames: Sequence[Frame]) -> list[list[Face]]: ...
-
-    def detect_regions(
-        self, detector: Any, frames: Sequence[Frame], regions: Sequence[Sequence[SearchRegion]]
-    ) -> list[list[Face] | None]:
-        """Per frame, the faces a full-frame detection finds inside its search regions
-        (a `face.regions.RegionDetector` plans the crops; these ops cut them where the
-        frame is); None for a frame whose regions the detector cannot search."""
-        ...
 
     def thumbnail(self, frame: Frame) -> np.ndarray: ...
 

@@ -18,7 +18,6 @@ import numpy as np
 from ghost_engine.face.geometry import CROP_SIZE, estimate_norm
 from ghost_engine.face.mask import LandmarkLayout, MaskParams, face_mask
 from ghost_engine.face.paste import color_match, paste_back
-from ghost_engine.face.regions import SearchRegion
 from ghost_engine.types import Face
 
 THUMB_SIZE = (64, 36)  # (width, height) of the grey thumbnails that detect scene cuts
@@ -40,21 +39,6 @@ class HostImageOps:
 
     def detect(self, detector: Any, frames: Sequence[Any]) -> list[list[Face]]:
         return detector([f.image for f in frames])
-
-    def detect_regions(
-        self, detector: Any, frames: Sequence[Any], regions: Sequence[Sequence[SearchRegion]]
-    ) -> list[list[Face] | None]:
-        """The detector's planned crops of each frame, as views of its pixels."""
-        out: list[list[Face] | None] = []
-        for frame, wanted in zip(frames, regions, strict=True):
-            height, width = frame.image.shape[:2]
-            plan = detector.plan_regions((width, height), wanted)
-            if plan is None:
-                out.append(None)
-                continue
-            crops = [frame.image[y0:y1, x0:x1] for x0, y0, x1, y1 in plan.crops]
-            out.append(detector.detect_crops(plan, crops))
-        return out
 
     def thumbnail(self, frame: Any) -> np.ndarray:
         """Grey (36, 64) float32 thumbnail for scene-cut detection."""

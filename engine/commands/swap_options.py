@@ -24,7 +24,6 @@ from ghost_engine.choices import (
 from ghost_engine.commands.common import (
     FiniteFloat,
     choice_option,
-    count_option,
     device_option,
     generator_blocks_option,
     models_dir_option,
@@ -48,7 +47,6 @@ SHARED_FIELDS = (
     "enhance_mode",
     "enhance_blend",
     "runtime",
-    "full_detect_every",
 )
 
 _OPTIONS = (
@@ -108,12 +106,6 @@ _OPTIONS = (
         "auto",
         "Generator runtime; auto: the faster one measured for the device (ONNX Runtime "
         "on CPUs, exported once and cached).",
-    ),
-    count_option(
-        "--full-detect-every",
-        10,
-        help="Detect the whole frame at least every N frames (and on cuts and new or lost "
-        "faces), only around tracked faces between; 1: every frame.",
     ),
 )
 

@@ -4,11 +4,6 @@ It decides who is in each frame and which source each face gets, and holds frame
 only for the smoother's look-ahead (2 frames for `window`, none for `ema`/`none`). Its
 output, `AnalysedFrame`, is everything the synthesis stage needs. See DESIGN.md
 section 3 for the GHOST behaviour reproduced.
-
-With a detection budget (`SwapConfig.full_detect_every` > 1 and a detector that can
-search regions), frames are detected one by one: whole on cuts, when nothing is tracked,
-every `full_detect_every` frames and where a region search loses a track or finds a new
-face, otherwise only around the live tracks (`ghost_engine.face.regions`).
 """
 
 from __future__ import annotations
@@ -22,7 +17,6 @@ import numpy as np
 from ghost_engine.face.geometry import transform_points
 from ghost_engine.face.matching import MatchConfig, TargetMatcher
 from ghost_engine.face.records import AnalysedFrame
-from ghost_engine.face.regions import DetectionBudget, explains, searches_regions
 from ghost_engine.face.smoothing import make_smoother
 from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.face.timing import StepTimer
@@ -75,13 +69,7 @@ class AnalysisStage:
         self._pending: deque[AnalysedFrame] = deque()
         self._done: deque[int] = deque()  # held frames a resumed run must not emit
         self._thumb: tuple[int, np.ndarray] | None = None
-        self._cut: tuple[int, bool] | None = None  # the scene-cut answer for the last frame
         self._timer = StepTimer(STEPS)
-        self.budget: DetectionBudget | None = None
-        if config.full_detect_every > 1 and searches_regions(models.detector):
-            self.budget = DetectionBudget(config.full_detect_every)
-        # frames detected whole, searched in regions, and whole after a region search failed
-        self.detections = {"full": 0, "regions": 0, "fallback": 0}
 
     @property
     def lookahead(self) -> int:
@@ -104,13 +92,9 @@ class AnalysisStage:
         return self._ready(0)
 
     def _analyse(self, frames: list[Frame]) -> None:
-        detections: list[list[Face]] | None = None
-        if self.budget is None:
-            with self._timer.timed("detect"):
-                detections = self.ops.detect(self.models.detector, frames)
-            self.detections["full"] += len(frames)
-        for k, frame in enumerate(frames):
-            faces = self._detect(frame) if detections is None else detections[k]
+        with self._timer.timed("detect"):
+            detections = self.ops.detect(self.models.detector, frames)
+        for frame, faces in zip(frames, detections, strict=True):
             matching = faces and self.matcher.needs_embeddings
             if matching and not self._continues_track(frame, faces):
                 self._embed(frame, faces)
@@ -127,24 +111,6 @@ class AnalysisStage:
             sims = self.matcher.last_similarities
             self._pending.append(AnalysedFrame(frame, faces, sources, sims))
 
-    def _detect(self, frame: Frame) -> list[Face]:
-        """One frame's faces under the budget: a region search around the live tracks
-        where it may be used and finds every one of them, else a full-frame detection."""
-        budget = self.budget
-        assert budget is not None
-        with self._timer.timed("detect"):
-            live = budget.live(frame.index, self._frame_cut(frame), self.tracker.tracks.values())
-            if not budget.wants_full(frame.index, live):
-                regions = budget.regions(live)
-                found = self.ops.detect_regions(self.models.detector, [frame], [regions])[0]
-                if found is not None and explains(found, regions):
-                    self.detections["regions"] += 1
-                    return found
-                self.detections["fallback"] += 1
-            budget.detected_whole(frame.index)
-            self.detections["full"] += 1
-            return self.ops.detect(self.models.detector, [frame])[0]
-
     def _ready(self, keep: int) -> list[AnalysedFrame]:
         """Analysed frames beyond the last `keep`, with their smoothed points. Frames an
         earlier run already finished (see `restore`) are popped from the smoother, as
@@ -160,10 +126,9 @@ class AnalysisStage:
 
     def state(self) -> dict[str, Any]:
         """Everything the frames after this point depend on, as plain data: tracks,
-        matching, smoother buffers, the scene-cut thumbnail and the detection budget's
-        state (None without one). Taken between frames (before the next `process`); the
-        frames still held for look-ahead are named by index only, as a resumed run starts
-        after them."""
+        matching, smoother buffers and the scene-cut thumbnail. Taken between frames
+        (before the next `process`); the frames still held for look-ahead are named by
+        index only, as a resumed run starts after them."""
         thumb = None if self._thumb is None else {"frame": self._thumb[0], "image": self._thumb[1]}
         return {
             "tracker": self.tracker.state(),
@@ -171,7 +136,6 @@ class AnalysisStage:
             "smoother": self.smoother.state(),
             "thumbnail": thumb,
             "held": [*self._done, *(item.frame.index for item in self._pending)],
-            "budget": None if self.budget is None else self.budget.state(),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -181,13 +145,8 @@ class AnalysisStage:
         self.smoother.restore(state["smoother"])
         thumb = state["thumbnail"]
         self._thumb = None if thumb is None else (int(thumb["frame"]), np.asarray(thumb["image"]))
-        self._cut = None
         self._pending.clear()
         self._done = deque(int(i) for i in state["held"])
-        if (state["budget"] is None) != (self.budget is None):
-            raise ValueError("the saved state and this stage differ in the detection budget")
-        if self.budget is not None:
-            self.budget.restore(state["budget"])
 
     def _embed(self, frame: Frame, faces: list[Face]) -> None:
         """Identity embeddings of `faces` (for tracking and matching)."""
@@ -210,7 +169,7 @@ class AnalysisStage:
         frames old. Several faces, cuts and new tracks always get embeddings, so people
         who swap places are still told apart; this saves the recogniser on most frames
         of a one-person shot."""
-        cut = self._frame_cut(frame)
+        cut = self.scene_cut(frame)
         if len(faces) != 1 or cut:
             return False
         recent = [t for t in self.tracker.tracks.values() if t.last_frame == frame.index - 1]
@@ -219,12 +178,6 @@ class AnalysisStage:
         track = recent[0]
         fresh = frame.index - track.extra.get("embedded_at", -REEMBED_EVERY) < REEMBED_EVERY
         return fresh and box_iou(faces[0].box, track.box)[0, 0] >= 0.5
-
-    def _frame_cut(self, frame: Frame) -> bool:
-        """`scene_cut` of `frame`, asked once per frame (it moves the thumbnail on)."""
-        if self._cut is None or self._cut[0] != frame.index:
-            self._cut = (frame.index, self.scene_cut(frame))
-        return self._cut[1]
 
     def scene_cut(self, frame: Frame) -> bool:
         """Whether `frame` starts a new shot: mean absolute difference of 64x36 grey

@@ -52,12 +52,6 @@ class SwapConfig:
     generator_engine: a TensorRT engine of the generator (`ghost-engine export --format
     tensorrt`) that the CUDA backend runs instead of PyTorch (video runs, --device cuda).
 
-    full_detect_every: the detection budget (`ghost_engine.face.regions`): a full-frame
-    detection at least every this many frames (and on cuts, new tracks, lost faces),
-    between them only the regions around the tracked faces, which give the same faces
-    there; 1 detects every frame whole. A face entering outside every region is found
-    at most this many frames minus one late.
-
     runtime: how the generator runs; "auto" takes the faster one measured for the device
     (`ghost_engine.runtime.defaults`: ONNX Runtime on CPUs, PyTorch on CUDA).
     """
@@ -82,7 +76,6 @@ class SwapConfig:
     runtime: str = "auto"
     detect_max_side: int | None = None
     generator_engine: Path | None = None
-    full_detect_every: int = 10
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -105,13 +98,6 @@ class SwapConfig:
                 f"detect_max_side must be at least 64; got {self.detect_max_side}",
                 option=cli_flag("detect_max_side"),
                 value=self.detect_max_side,
-            )
-        if self.full_detect_every < 1:
-            raise UserInputError(
-                f"full_detect_every must be at least 1 (1: every frame); got "
-                f"{self.full_detect_every}",
-                option=cli_flag("full_detect_every"),
-                value=self.full_detect_every,
             )
         if self.batch_size < 1:
             raise UserInputError(

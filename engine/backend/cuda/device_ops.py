@@ -22,7 +22,6 @@ from ghost_engine.backend.host_ops import THUMB_SIZE, Crops
 from ghost_engine.face.geometry import CROP_SIZE, GENERATOR_SIZE, estimate_norm
 from ghost_engine.face.mask import CROP, LandmarkLayout, MaskParams, lift_eyebrows
 from ghost_engine.face.paste import color_match
-from ghost_engine.face.regions import BlobRegionDetector, SearchRegion
 from ghost_engine.interfaces import BlobDetector, DeviceFrameDetector
 from ghost_engine.runtime.cuda_graphs import GraphedForward
 from ghost_engine.types import Face
@@ -78,36 +77,6 @@ class DeviceImageOps:
             scales.append(geo.scale)
         batch = torch.cat(blobs) if on_device else np.concatenate(blobs)
         return detector.detect_blob(batch, scales)
-
-    def detect_regions(
-        self, detector: Any, frames: Sequence[Any], regions: Sequence[Sequence[SearchRegion]]
-    ) -> list[list[Face] | None]:
-        """The detector's planned crops are cut on the device: letterboxed there for a
-        detector that takes blobs (SCRFD; kept on the device when its session runs
-        PyTorch there), else copied to the host (dlib reads only those pixels)."""
-        out: list[list[Face] | None] = []
-        for frame, wanted in zip(frames, regions, strict=True):
-            height, width = frame.image.shape[:2]
-            plan = detector.plan_regions((int(width), int(height)), wanted)
-            if plan is None:
-                out.append(None)
-                continue
-            views = [frame.image[y0:y1, x0:x1] for x0, y0, x1, y1 in plan.crops]
-            if plan.side is None or not isinstance(detector, BlobRegionDetector):
-                out.append(detector.detect_crops(plan, [self.ctx.to_host(v) for v in views]))
-                continue
-            import torch
-
-            on_device = detector.accepts_device_blobs
-            blobs: list[Any] = []  # device tensors or host arrays, as the session takes them
-            scales = []
-            for view in views:
-                blob, geo = self.k.letterbox(self.ctx.xp.ascontiguousarray(view), plan.side)
-                blobs.append(self.ctx.to_torch(blob) if on_device else self.ctx.to_host(blob))
-                scales.append(geo.scale)
-            batch = torch.cat(blobs) if on_device else np.concatenate(blobs)
-            out.append(detector.detect_crop_blob(plan, batch, scales))
-        return out
 
     def thumbnail(self, frame: Any) -> np.ndarray:
         """Grey (36, 64) float32 thumbnail (area average, as cv2.INTER_AREA)."""

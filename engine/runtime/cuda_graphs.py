@@ -7,7 +7,9 @@ padded up to the next bucket (powers of two up to the largest batch), so a strea
 a handful of captures, not one per size; without a largest batch, each distinct set of
 input shapes gets its own graph (the detector: one frame size per video). Where capture
 fails (an operation the network uses cannot be captured), the failure is logged once
-and the eager forward is used.
+and the eager forward is used. With `capture_all`, the first call captures every bucket
+up to the largest batch, so a batch size first met mid-stream (a frame with more faces,
+the last short batch) replays instead of stopping the stream for a capture.
 """
 
 from __future__ import annotations
@@ -53,11 +55,19 @@ class GraphedForward:
     """
 
     def __init__(
-        self, forward: Callable[..., Any], largest: int | None = None, warmup: int = 2
+        self,
+        forward: Callable[..., Any],
+        largest: int | None = None,
+        warmup: int = 2,
+        *,
+        capture_all: bool = False,
     ) -> None:
+        if capture_all and largest is None:
+            raise ValueError("capture_all needs a largest batch to know the buckets")
         self.forward = forward
         self.largest = largest
         self.warmup = warmup
+        self.capture_all = capture_all
         self._graphs: dict[Any, _Captured] = {}
         self._pool: Any = None
         self.failed: str | None = None  # why capture failed; eager from then on
@@ -68,6 +78,12 @@ class GraphedForward:
         if self.largest is None:
             return sorted(self._graphs)
         return sorted({key[0] for key in self._graphs})
+
+    def buckets(self) -> list[int]:
+        """Every batch size a stream is padded to (powers of two, then the largest)."""
+        if self.largest is None:
+            return []
+        return sorted({bucket(n, self.largest) for n in range(1, self.largest + 1)})
 
     def __call__(self, *inputs: Any) -> Any:
         if self.failed is not None:
@@ -80,6 +96,11 @@ class GraphedForward:
             size = bucket(n, self.largest)
             key = (size, *((tuple(x.shape[1:]), str(x.dtype)) for x in inputs))
         captured = self._graphs.get(key)
+        if captured is None and self.capture_all and size <= (self.largest or 0):
+            self._capture_buckets(inputs)
+            captured = self._graphs.get(key)
+            if captured is None and self.failed is not None:
+                return self.forward(*inputs)
         if captured is None:
             captured = self._capture(key, size, inputs)
             if captured is None:
@@ -94,6 +115,15 @@ class GraphedForward:
         if isinstance(out, (list, tuple)):
             return type(out)(t[rows].clone() for t in out)
         return out[rows].clone()
+
+    def _capture_buckets(self, like: tuple[Any, ...]) -> None:
+        """Captures every bucket for inputs shaped and typed like `like` (one pass, at the
+        first call); stops at the first failure, which turns graphs off for good."""
+        tail = tuple((tuple(x.shape[1:]), str(x.dtype)) for x in like)
+        for size in self.buckets():
+            key = (size, *tail)
+            if key not in self._graphs and self._capture(key, size, like) is None:
+                return
 
     def _capture(self, key: Any, size: int, like: tuple[Any, ...]) -> _Captured | None:
         import torch

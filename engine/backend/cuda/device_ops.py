@@ -29,7 +29,8 @@ from ghost_engine.types import Face
 
 @dataclass(frozen=True)
 class DeviceOpsConfig:
-    """half: run the generator under fp16 autocast on a GPU (GHOST's inference is fp16);
+    """half: run the generator with fp16 weights on a GPU (GHOST's inference is
+    `G.half()`), converted once rather than re-cast on every call as autocast would;
     generator_engine: a TensorRT engine of the generator to run instead of PyTorch;
     cuda_graphs: replay the PyTorch generator from CUDA graphs (`cuda/graphs.py`)."""
 
@@ -49,7 +50,9 @@ class DeviceImageOps:
         self.ctx = ctx
         self.k = kernels
         self.config = config
-        self._nhwc: set[int] = set()  # modules already converted to channels_last
+        self._prepared: set[int] = set()  # generator modules already in their GPU layout
+        self._z_pinned: Any = None  # page-locked staging for the identities, grown as needed
+        self._z_copied: Any = None  # event: the last copy out of `_z_pinned` is done
         self._engine: Any = None  # the TensorRT generator, loaded on first use
         self._graphed: dict[int, GraphedForward] = {}  # per generator module
 
@@ -144,14 +147,16 @@ class DeviceImageOps:
                 "the face enhancer needs the generator on PyTorch with the CUDA backend; "
                 "use --runtime torch"
             )
-        zt = torch.from_numpy(np.asarray(z, np.float32)).to(device)
         if self.config.generator_engine is not None:
+            zt = torch.from_numpy(np.asarray(z, np.float32)).to(device)
             return self._generate_tensorrt(
                 self.config.generator_engine, x, zt, generator.batch_size
             )
+        zt = self._identities(z)
         if self.ctx.on_gpu:  # cuDNN's fp16 convolutions are fastest on NHWC
-            self._channels_last(generator.module)
-            x = x.contiguous(memory_format=torch.channels_last)
+            dtype = self._prepare(generator.module)
+            x = x.to(dtype).contiguous(memory_format=torch.channels_last)
+            zt = zt.to(dtype)
         forward = self._forward(generator)
         out = []
         with torch.inference_mode():
@@ -160,25 +165,44 @@ class DeviceImageOps:
                 out.append(forward(x[i : i + step], zt[i : i + step]).float())
         return out
 
-    def _forward(self, generator: Any) -> Any:
-        """The generator's (x, z) -> y: fp16 autocast on a GPU, replayed from CUDA graphs
-        there unless configured off."""
+    def _identities(self, z: Any) -> Any:
+        """`z_id` on the device; on a GPU copied from a reused page-locked buffer, so the
+        upload is a DMA ordered on the stream rather than a pageable staging copy. The host
+        waits only before overwriting the buffer, for the previous call's copy (long done
+        by then, so in practice no wait)."""
         import torch
 
-        half = self.config.half and self.ctx.on_gpu
+        host = torch.from_numpy(np.ascontiguousarray(z, np.float32))
+        if not self.ctx.on_gpu:
+            return host.to(self.ctx.torch_device)
+        if self._z_pinned is None or self._z_pinned.shape[0] < host.shape[0]:
+            rows = max(host.shape[0], 64)
+            self._z_pinned = torch.empty((rows, host.shape[1]), pin_memory=True)
+        if self._z_copied is not None:
+            self._z_copied.synchronize()
+        staged = self._z_pinned[: host.shape[0]]
+        staged.copy_(host)
+        out = staged.to(self.ctx.torch_device, non_blocking=True)
+        self._z_copied = torch.cuda.Event()
+        self._z_copied.record()
+        return out
+
+    def _forward(self, generator: Any) -> Any:
+        """The generator's (x, z) -> y (in the weights' dtype, see `_prepare`), replayed
+        from CUDA graphs on a GPU unless configured off; every batch bucket is captured on
+        the first call, so a new batch size met mid-stream replays instead of capturing."""
         module = generator.module
 
         def eager(x: Any, z: Any) -> Any:
-            # no cast cache: cached fp16 weights made inside a graph capture would be freed
-            with torch.autocast("cuda", torch.float16, enabled=half, cache_enabled=False):
-                y, _ = module(x, z)
+            y, _ = module(x, z)
             return y
 
         if not (self.ctx.on_gpu and self.config.cuda_graphs):
             return eager
         graphed = self._graphed.get(id(module))
         if graphed is None:
-            graphed = self._graphed[id(module)] = GraphedForward(eager, generator.batch_size)
+            graphed = GraphedForward(eager, generator.batch_size, capture_all=True)
+            self._graphed[id(module)] = graphed
         return graphed
 
     def graph_summary(self) -> dict:
@@ -212,12 +236,17 @@ class DeviceImageOps:
             out.append(y.float())
         return out
 
-    def _channels_last(self, module: Any) -> None:
-        if id(module) not in self._nhwc:
-            import torch
+    def _prepare(self, module: Any) -> Any:
+        """Puts the generator in its GPU layout once (channels-last, fp16 weights when
+        `half`) and returns the dtype its inputs take. In place: the module belongs to
+        this stage's generator alone."""
+        import torch
 
-            module.to(memory_format=torch.channels_last)
-            self._nhwc.add(id(module))
+        dtype = torch.float16 if self.config.half else torch.float32
+        if id(module) not in self._prepared:
+            module.to(dtype=dtype, memory_format=torch.channels_last)
+            self._prepared.add(id(module))
+        return dtype
 
     def _pixels(self, batches: list[Any], size: int) -> Any:
         """[-1, 1] batches -> (N, size, size, 3) uint8, as `generator_output` on the host:

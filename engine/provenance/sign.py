@@ -229,8 +229,8 @@ def _refused(identity: SigningIdentity, exc: OutputError) -> UserInputError | Ou
         return UserInputError(
             f"the C2PA library refuses --sign-cert {one_line(identity.subject)}: "
             f"{exc}; it needs an ES256 key and a certificate issued by a CA (not "
-            "self-signed) with digitalSignature and an email-protection or document-signing "
-            "extended key use",
+            "self-signed) with digitalSignature, an email-protection or document-signing "
+            "extended key use and an authority key identifier",
             option="--sign-cert",
         )
     return exc

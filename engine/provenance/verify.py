@@ -111,6 +111,8 @@ def verify_file(path: Path, anchors: Sequence[Path] | None = None) -> Verificati
     try:
         context = c2pa.Context(settings=c2pa.Settings.from_dict(settings))
         reader = c2pa.Reader.try_create(str(path), None, None, context)
+    except c2pa.C2paError.NotSupported:
+        reader = None  # a format that cannot carry a manifest (Matroska, WebM...)
     except c2pa.C2paError as exc:
         raise UserInputError(
             f"cannot read {one_line(str(path))} for C2PA: {one_line(str(exc))}", path=path

@@ -8,12 +8,17 @@ root exists only to issue the leaf. It proves that the same installation signed 
 files and that the bytes did not change since; it proves nothing about who runs the
 installation, since nobody vouches for the root (see the README's "Provenance").
 
-It lives in one file, `identity.pem` (private key, leaf, root; mode 0600) in the
-signing folder: `$GHOST_ENGINE_SIGNING_DIR`, else `$XDG_CONFIG_HOME/ghost-engine/signing`,
-else `~/.config/ghost-engine/signing`. One file keeps the key and its certificate a
-pair whatever happens; it appears whole (written beside, then linked into place, so two
-first runs at once agree on one identity). `ca.pem`, the root alone, is written beside
-it for anyone who chooses to trust this installation.
+A user who has a certificate gives it per run (`--sign-cert`, `--sign-key`) or once, in
+`signer.toml` in the signing folder (`cert = "signer.pem"`, `key = "signer.key"`, paths
+relative to that folder); then no installation identity is made.
+
+The installation identity lives in one file, `identity.pem` (private key, leaf, root;
+mode 0600) in the signing folder: `$GHOST_ENGINE_SIGNING_DIR`, else
+`$XDG_CONFIG_HOME/ghost-engine/signing`, else `~/.config/ghost-engine/signing`. One file
+keeps the key and its certificate a pair whatever happens; it appears whole (written
+beside, then linked into place, so two first runs at once agree on one identity).
+`ca.pem`, the root alone, is written beside it for anyone who chooses to trust this
+installation.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ghost_engine.provenance.library import crypto_x509
 
 SIGNING_DIR_ENV = "GHOST_ENGINE_SIGNING_DIR"
 IDENTITY_NAME = "identity.pem"
+CONFIG_NAME = "signer.toml"  # the user's own pair, for every run: cert = "...", key = "..."
 ROOT_NAME = "ca.pem"
 ORGANISATION = "ghost-engine installation (self-signed - nobody vouches for it)"
 VALID_DAYS = 3650
@@ -108,6 +114,29 @@ def given_identity(cert: Path, key: Path) -> SigningIdentity:
     return SigningIdentity(chain_pem, key_pem, GIVEN)
 
 
+def configured_identity(folder: Path | None = None) -> SigningIdentity | None:
+    """The pair `signer.toml` in the signing folder names, or None without that file."""
+    import tomllib
+
+    folder = signing_dir() if folder is None else Path(folder)
+    path = folder / CONFIG_NAME
+    if not path.is_file():
+        return None
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UserInputError(
+            f"cannot read {one_line(str(path))}: {one_line(str(exc))}; fix it or remove it",
+            path=path,
+        ) from exc
+    cert, key = table.get("cert"), table.get("key")
+    if not isinstance(cert, str) or not isinstance(key, str):
+        raise UserInputError(
+            f'{one_line(str(path))} needs cert = "PEM file" and key = "PEM file"', path=path
+        )
+    return given_identity(folder / cert, folder / key)
+
+
 def installation_identity(folder: Path | None = None) -> SigningIdentity:
     """This installation's identity, made the first time it is needed."""
     folder = signing_dir() if folder is None else Path(folder)
@@ -155,7 +184,7 @@ def _load_installation(path: Path) -> SigningIdentity:
 def _create(folder: Path, path: Path) -> None:
     """Write a new identity beside `path` and link it into place; when another run got
     there first, its identity is kept (the link fails) and this one is dropped."""
-    temp = folder / f".{IDENTITY_NAME}.tmp-{os.getpid()}"
+    temp = folder / f".{IDENTITY_NAME}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -24,6 +24,7 @@ from ghost_engine.errors import OutputError, UserInputError, one_line
 from ghost_engine.provenance.identity import (
     GIVEN,
     SigningIdentity,
+    configured_identity,
     given_identity,
     installation_identity,
 )
@@ -96,7 +97,8 @@ def label_only_reason(config: ProvenanceConfig, output: Path) -> str | None:
 
 
 def resolve_identity(config: ProvenanceConfig) -> SigningIdentity:
-    """The user's certificate and key when given (both), else the installation's."""
+    """The user's certificate and key when given (both), else the pair `signer.toml`
+    names, else the installation's own identity."""
     if (config.sign_cert is None) != (config.sign_key is None):
         missing = "--sign-key" if config.sign_key is None else "--sign-cert"
         raise UserInputError(
@@ -105,6 +107,9 @@ def resolve_identity(config: ProvenanceConfig) -> SigningIdentity:
         )
     if config.sign_cert is not None and config.sign_key is not None:
         return given_identity(config.sign_cert, config.sign_key)
+    configured = configured_identity(config.signing_dir)
+    if configured is not None:
+        return configured
     return installation_identity(config.signing_dir)
 
 

@@ -363,3 +363,41 @@ def test_a_resumed_run_ends_with_one_signed_file(media, tmp_path) -> None:
     with av.open(str(out)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 66
     assert sorted(os.listdir(tmp_path)) == ["out.mp4"]
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".avi", ".m4v"])
+def test_every_video_container_c2pa_carries_gets_a_valid_manifest(tmp_path, suffix) -> None:
+    """The containers besides MP4 that the engine signs, signed as a job does (a
+    finished temporary file replaced by its signed copy) and read back by the library."""
+    import av
+    import numpy as np
+
+    from ghost_engine.provenance.manifest import Ingredient, ProvenanceConfig
+    from ghost_engine.provenance.sign import seal_file
+
+    temp = tmp_path / f"partial{suffix}"
+    codec = "mpeg4" if suffix == ".avi" else "libx264"
+    with av.open(str(temp), "w") as out:
+        stream = out.add_stream(codec, rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(10):
+            image = np.full((48, 64, 3), 20 * i, np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(stream.encode(None))
+    target = tmp_path / "target.bin"
+    target.write_bytes(b"the target")
+    ingredients = [Ingredient.of("target", target)]
+    sealed = seal_file(
+        temp, tmp_path / "scratch", tmp_path / f"out{suffix}", ProvenanceConfig(), ingredients
+    )
+    assert sealed.form == "c2pa"
+    store = _store(temp)
+    assert store["validation_state"] == "Valid" and set(_failures(store)) <= set(TRUST_ONLY)
+    ingredient = _active(store)["ingredients"][0]
+    assert (
+        ingredient["metadata"]["org.ghost-engine.sha256"]
+        == hashlib.sha256(b"the target").hexdigest()
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([temp.name, target.name])
+    with av.open(str(temp)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 10

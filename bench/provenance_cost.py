@@ -70,10 +70,12 @@ def time_one(clip: Path, photo: Path, work: Path, config: ProvenanceConfig) -> d
     """One seal and one verify of a fresh copy of `clip`."""
     temp, scratch = work / "partial.mp4", work / "signing.mp4"
     shutil.copyfile(clip, temp)
+    inputs = [("target", clip), ("source photo", photo)]
     t0 = time.perf_counter()
-    ingredients = [Ingredient.of("target", clip), Ingredient.of("source photo", photo)]
+    for role, path in inputs:  # what seal_file does first, timed on its own
+        Ingredient.of(role, path)
     t1 = time.perf_counter()
-    sealed = seal_file(temp, scratch, work / "out.mp4", config, ingredients)
+    sealed = seal_file(temp, scratch, work / "out.mp4", config, inputs)
     t2 = time.perf_counter()
     result = verify_file(temp, [work / "signing" / "ca.pem"])
     t3 = time.perf_counter()
@@ -81,8 +83,8 @@ def time_one(clip: Path, photo: Path, work: Path, config: ProvenanceConfig) -> d
         raise SystemExit(f"signing did not verify: {sealed.as_dict()} {result.failures}")
     return {
         "hash_ingredients_s": t1 - t0,
-        "sign_s": t2 - t1,
-        "seal_total_s": t2 - t0,
+        "sign_s": (t2 - t1) - (t1 - t0),  # seal_file less its hashing
+        "seal_total_s": t2 - t1,
         "verify_s": t3 - t2,
         "signed_bytes": temp.stat().st_size,
     }

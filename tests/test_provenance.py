@@ -372,7 +372,7 @@ def test_every_video_container_c2pa_carries_gets_a_valid_manifest(tmp_path, suff
     import av
     import numpy as np
 
-    from ghost_engine.provenance.manifest import Ingredient, ProvenanceConfig
+    from ghost_engine.provenance.manifest import ProvenanceConfig
     from ghost_engine.provenance.sign import seal_file
 
     temp = tmp_path / f"partial{suffix}"
@@ -386,9 +386,9 @@ def test_every_video_container_c2pa_carries_gets_a_valid_manifest(tmp_path, suff
         out.mux(stream.encode(None))
     target = tmp_path / "target.bin"
     target.write_bytes(b"the target")
-    ingredients = [Ingredient.of("target", target)]
+    inputs = [("target", target)]
     sealed = seal_file(
-        temp, tmp_path / "scratch", tmp_path / f"out{suffix}", ProvenanceConfig(), ingredients
+        temp, tmp_path / "scratch", tmp_path / f"out{suffix}", ProvenanceConfig(), inputs
     )
     assert sealed.form == "c2pa"
     store = _store(temp)

@@ -11,7 +11,7 @@ from pathlib import Path
 from ghost_engine.interfaces import StreamStage
 from ghost_engine.pipeline.faces_log import write_frames_log
 from ghost_engine.pipeline.report import RunReport
-from ghost_engine.provenance.manifest import Ingredient, ProvenanceConfig
+from ghost_engine.provenance.manifest import ProvenanceConfig
 from ghost_engine.provenance.sign import check_provenance, seal_bytes
 from ghost_engine.types import Frame
 from ghost_engine.video.images import check_image_output, read_image, write_image
@@ -88,9 +88,8 @@ def _sealer(job: ImageJob, report: RunReport) -> Callable[[bytes], bytes]:
     """Embeds the manifest into the encoded image and notes the form in the report."""
 
     def seal(data: bytes) -> bytes:
-        roles = (("target", job.target), *job.inputs)
-        ingredients = [Ingredient.of(role, path) for role, path in roles]
-        signed, sealed = seal_bytes(data, job.output, job.provenance, ingredients)
+        inputs = (("target", Path(job.target)), *job.inputs)
+        signed, sealed = seal_bytes(data, job.output, job.provenance, inputs)
         report.provenance = sealed.as_dict()
         return signed
 

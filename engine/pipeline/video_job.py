@@ -34,7 +34,7 @@ from ghost_engine.pipeline.progress import Progress, ProgressConfig
 from ghost_engine.pipeline.report import RunReport
 from ghost_engine.pipeline.resume import BoundaryStates, SegmentTagged, checkpointed
 from ghost_engine.pipeline.runner import PipelineConfig, PipelineStats, run_pipeline
-from ghost_engine.provenance.manifest import Ingredient, ProvenanceConfig
+from ghost_engine.provenance.manifest import ProvenanceConfig
 from ghost_engine.provenance.sign import check_provenance, seal_file
 from ghost_engine.types import Frame
 from ghost_engine.video.damage import FAIL, WARN, Damage, DecodeWatch, check_on_damage, find_damage
@@ -337,12 +337,8 @@ def _finish(job: VideoJob, writer: SegmentWriter, work: Path, report: RunReport)
     try:
         result = mux_output(writer.segment_files(), job.target, temp, job.time_range)
         scratch = work / f"signing{Path(job.output).suffix}"
-        ingredients = [
-            Ingredient.of(role, path) for role, path in (("target", job.target), *job.inputs)
-        ]
-        report.provenance = seal_file(
-            temp, scratch, job.output, job.provenance, ingredients
-        ).as_dict()
+        inputs = (("target", Path(job.target)), *job.inputs)
+        report.provenance = seal_file(temp, scratch, job.output, job.provenance, inputs).as_dict()
         commit(temp, job.output, replace=job.overwrite)
     except BaseException:
         discard(temp)

@@ -40,6 +40,8 @@ from ghost_engine.provenance.manifest import (
     manifest_definition,
 )
 
+Role = tuple[str, Path]  # ("target", path), ("source photo", path)...
+
 # the smallest PNG (1x1 grey): what `check_provenance` signs to test the identity
 _PROBE_PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010800000000"
@@ -131,10 +133,12 @@ def seal_file(
     scratch: Path,
     output: Path,
     config: ProvenanceConfig,
-    ingredients: Sequence[Ingredient],
+    inputs: Sequence[Role],
 ) -> Sealed:
     """Sign the finished file `temp` (it is replaced by its signed copy, written at
-    `scratch` first, in the same file system) for the output named `output`."""
+    `scratch` first, in the same file system) for the output named `output`; `inputs`
+    are the files it was made from, by role (("target", path), ("source photo", path)...),
+    hashed only when a manifest is made."""
     reason = label_only_reason(config, output)
     if reason is not None:
         return Sealed(LABEL, reason=reason)
@@ -142,6 +146,7 @@ def seal_file(
     assert mime is not None  # label_only_reason said it has one
     identity = resolve_identity(config)
     started = time.perf_counter()
+    ingredients = [Ingredient.of(role, path) for role, path in inputs]
     definition = manifest_definition(Path(output).name, ingredients)
     try:
         with Path(temp).open("rb") as source, Path(scratch).open("w+b") as dest:
@@ -164,9 +169,10 @@ def seal_file(
 
 
 def seal_bytes(
-    data: bytes, output: Path, config: ProvenanceConfig, ingredients: Sequence[Ingredient]
+    data: bytes, output: Path, config: ProvenanceConfig, inputs: Sequence[Role]
 ) -> tuple[bytes, Sealed]:
-    """An encoded image with its manifest embedded (or as it was, for the label only)."""
+    """An encoded image with its manifest embedded (or as it was, for the label only);
+    `inputs` as for `seal_file`."""
     reason = label_only_reason(config, output)
     if reason is not None:
         return data, Sealed(LABEL, reason=reason)
@@ -174,6 +180,7 @@ def seal_bytes(
     assert mime is not None
     identity = resolve_identity(config)
     started = time.perf_counter()
+    ingredients = [Ingredient.of(role, path) for role, path in inputs]
     definition = manifest_definition(Path(output).name, ingredients)
     dest = io.BytesIO()
     label = _sign_stream(identity, config, definition, ingredients, mime, io.BytesIO(data), dest)

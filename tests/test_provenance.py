@@ -401,3 +401,32 @@ def test_every_video_container_c2pa_carries_gets_a_valid_manifest(tmp_path, suff
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([temp.name, target.name])
     with av.open(str(temp)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 10
+
+
+def test_a_signing_failure_leaves_no_output_and_resume_signs(media, tmp_path, monkeypatch) -> None:
+    """The library fails while signing the joined file: nothing appears at the output
+    (no unsigned file either), the segments stay, and --resume ends with a signed file."""
+    from ghost_engine.errors import OutputError
+
+    video = media / "videos" / "dance.mp4"
+    out = tmp_path / "out.mp4"
+    opts = {"segment_s": 0.5, "progress": "quiet"}
+    original = c2pa.Builder.sign
+
+    def failing(self, signer, mime, *args):
+        if mime == "video/mp4":
+            raise c2pa.C2paError("disk on fire")
+        return original(self, signer, mime, *args)
+
+    monkeypatch.setattr(c2pa.Builder, "sign", failing)
+    with pytest.raises(OutputError, match="C2PA signing failed: disk on fire"):
+        ghost_engine.swap_video(video, [], out, stages=[MarkStage()], **opts)
+    assert not out.exists()
+    work = work_dir_for(out)
+    assert sorted(os.listdir(tmp_path)) == [work.name]  # no partial, no unsigned copy
+    assert not any(name.startswith("signing") for name in os.listdir(work))
+    monkeypatch.setattr(c2pa.Builder, "sign", original)
+    report = ghost_engine.swap_video(video, [], out, stages=[MarkStage()], resume=True, **opts)
+    assert report.resumed_segments >= 1 and report.provenance["form"] == "c2pa"
+    assert _store(out)["validation_state"] == "Valid"
+    assert sorted(os.listdir(tmp_path)) == ["out.mp4"]

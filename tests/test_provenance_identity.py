@@ -78,3 +78,15 @@ def test_signer_toml_names_the_users_pair(tmp_path) -> None:
 def test_a_cert_without_its_key_is_refused(tmp_path) -> None:
     with pytest.raises(UserInputError, match="--sign-cert and --sign-key go together"):
         resolve_identity(ProvenanceConfig(sign_cert=tmp_path / "c.pem"))
+
+
+def test_without_the_c2pa_library_the_message_says_what_to_do(monkeypatch, tmp_path) -> None:
+    import sys
+
+    from ghost_engine.errors import OptionalDependencyError
+
+    monkeypatch.setitem(sys.modules, "c2pa", None)  # `import c2pa` now fails
+    config = ProvenanceConfig(signing_dir=tmp_path)
+    with pytest.raises(OptionalDependencyError, match="pip install c2pa-python==0.38.1.*--no-c2pa"):
+        check_provenance(config, tmp_path / "out.png")
+    check_provenance(ProvenanceConfig(c2pa=False), tmp_path / "out.png")  # the label needs none

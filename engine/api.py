@@ -33,6 +33,7 @@ from ghost_engine.pipeline.swap import (
     close_stages,
     make_config,
 )
+from ghost_engine.provenance.manifest import ProvenanceConfig
 from ghost_engine.video.encode import EncodeSettings
 from ghost_engine.video.fingerprint import photos_fingerprint
 from ghost_engine.video.media import MediaKind, check_readable, detect_kind
@@ -67,6 +68,7 @@ def swap_video(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     on_damage: str = "warn",
     faces_log: PathLike | None = None,
+    provenance: ProvenanceConfig | None = None,
 ) -> RunReport:
     """Swap faces in a video; returns what was done. `config` is a `SwapConfig`.
 
@@ -79,7 +81,9 @@ def swap_video(
     An existing `output` is replaced only with `overwrite=True`; an output that is the
     target or one of the photos is refused whatever the flag. Frames above `max_pixels`
     are refused from the header; `on_damage` ("warn" or "fail") says what a damaged
-    target gives (see `pipeline.video_job`).
+    target gives (see `pipeline.video_job`). `provenance` says how the output's C2PA
+    manifest is signed (default: on, with this installation's identity; see
+    `ghost_engine.provenance`); the report's `provenance` says what it got.
     """
     from ghost_engine.pipeline.video_job import VideoJob, check_video_job, run_video
 
@@ -102,6 +106,7 @@ def swap_video(
         max_pixels=max_pixels,
         on_damage=on_damage,
         faces_log=None if faces_log is None else Path(faces_log),
+        provenance=provenance or ProvenanceConfig(),
     )
     check_video_job(job)
     report = _report("video", target, output, people)
@@ -144,9 +149,10 @@ def swap_image(
     faces_log: PathLike | None = None,
     overwrite: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    provenance: ProvenanceConfig | None = None,
 ) -> RunReport:
-    """Swap faces in one image (written as labelled PNG or JPEG); `faces_log`,
-    `overwrite` and `max_pixels` as for `swap_video`."""
+    """Swap faces in one image (written as labelled, C2PA-signed PNG or JPEG);
+    `faces_log`, `overwrite`, `max_pixels` and `provenance` as for `swap_video`."""
     from ghost_engine.pipeline.image_job import ImageJob, check_image_job, run_image
 
     people, refs = _people(sources), [Path(p) for p in target_faces]
@@ -158,6 +164,7 @@ def swap_image(
         overwrite=overwrite,
         max_pixels=max_pixels,
         faces_log=None if faces_log is None else Path(faces_log),
+        provenance=provenance or ProvenanceConfig(),
     )
     check_image_job(job)
     report = _report("image", target, output, people)
@@ -186,6 +193,7 @@ def check_inputs(
     overwrite: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     on_damage: str = "warn",
+    provenance: ProvenanceConfig | None = None,
 ) -> MediaKind:
     """Every check on target, photos and outputs that needs no models; the target's kind.
 
@@ -202,7 +210,15 @@ def check_inputs(
     if kind is MediaKind.IMAGE:
         from ghost_engine.pipeline.image_job import ImageJob, check_image_job
 
-        job = ImageJob(Path(target), output, roles, side, overwrite, max_pixels)
+        job = ImageJob(
+            Path(target),
+            output,
+            roles,
+            side,
+            overwrite,
+            max_pixels,
+            provenance=provenance or ProvenanceConfig(),
+        )
         check_image_job(job)
     else:
         from ghost_engine.pipeline.video_job import VideoJob, check_video_job
@@ -220,6 +236,7 @@ def check_inputs(
                 overwrite=overwrite,
                 max_pixels=max_pixels,
                 on_damage=on_damage,
+                provenance=provenance or ProvenanceConfig(),
             )
         )
     if people or refs:
@@ -244,7 +261,10 @@ def swap(target: PathLike, sources: People, output: PathLike, **options: Any) ->
     Options that only apply to videos are ignored for an image target.
     """
     if detect_kind(Path(target)) is MediaKind.IMAGE:
-        names = ("target_faces", "config", "stages", "overwrite", "max_pixels", "faces_log")
+        names = (
+            *("target_faces", "config", "stages", "overwrite", "max_pixels", "faces_log"),
+            "provenance",
+        )
         keep = {k: v for k, v in options.items() if k in names}
         return swap_image(target, sources, output, **keep)
     return swap_video(target, sources, output, **options)

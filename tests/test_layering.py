@@ -33,11 +33,13 @@ ALLOWED: dict[str, set[str]] = {
     "runtime": BASE | {"networks"},
     "export": BASE | {"networks", "runtime", "store"},
     "video": BASE,
+    "provenance": BASE,
     "face": BASE | {"kernels", "networks", "runtime", "video"},
     "backend": BASE | {"kernels", "networks", "runtime", "video", "face"},
     "pipeline": BASE
-    | {"kernels", "networks", "runtime", "video", "face", "backend", "store", "export"},
-    "api": BASE | {"video", "face", "backend", "pipeline"},
+    | {"kernels", "networks", "runtime", "video", "face", "backend", "store", "export"}
+    | {"provenance"},
+    "api": BASE | {"video", "face", "backend", "pipeline", "provenance"},
     "webcam": BASE | {"runtime", "video", "face", "backend", "pipeline"},
     "training": BASE | {"kernels", "networks", "runtime", "video", "face", "store"},
     "measure": BASE

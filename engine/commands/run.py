@@ -28,6 +28,7 @@ from ghost_engine.commands.common import (
     sources_option,
 )
 from ghost_engine.commands.swap_options import swap_config_fields, swap_options
+from ghost_engine.commands.verify import provenance_config, provenance_options
 from ghost_engine.errors import UserInputError, one_line
 
 # SwapConfig fields that only `run` has (the rest come from swap_options).
@@ -125,6 +126,7 @@ def parse_sources(values: tuple[str, ...]) -> list[list[Path]]:
     help="Write one JSON line per output frame: every face's box, points, track, the "
     "source it got and its similarities (see the README).",
 )
+@provenance_options
 @quiet_option("No progress output (warnings still show).")
 def run(**opts) -> None:
     """Swap faces in TARGET (a video or an image, told apart by content) into OUTPUT.
@@ -149,6 +151,7 @@ def run(**opts) -> None:
         "end_s": parse_time(opts["end"], "--end"),
     }
     validate_range(times["start_s"], times["end_s"])
+    provenance = provenance_config(opts)
     sources, target_faces = parse_sources(opts["sources"]), list(opts["target_faces"])
     side = {
         flag: path
@@ -168,6 +171,7 @@ def run(**opts) -> None:
         overwrite=True,
         max_pixels=opts["max_pixels"],
         on_damage=opts["on_damage"],
+        provenance=provenance,
         **times,
     )
     overwrite = confirm_overwrite(opts["output"], opts["overwrite"])
@@ -186,6 +190,7 @@ def run(**opts) -> None:
         max_pixels=opts["max_pixels"],
         on_damage=opts["on_damage"],
         faces_log=opts["faces_log"],
+        provenance=provenance,
         **times,
     )
     if opts["json_report"] is not None:

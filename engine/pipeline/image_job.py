@@ -4,13 +4,15 @@ atomically (nothing the run reads is ever written; an existing output needs cons
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ghost_engine.interfaces import StreamStage
 from ghost_engine.pipeline.faces_log import write_frames_log
 from ghost_engine.pipeline.report import RunReport
+from ghost_engine.provenance.manifest import ProvenanceConfig
+from ghost_engine.provenance.sign import check_provenance, seal_bytes
 from ghost_engine.types import Frame
 from ghost_engine.video.images import check_image_output, read_image, write_image
 from ghost_engine.video.lock import OutputLock, check_output_free
@@ -30,6 +32,7 @@ class ImageJob:
     overwrite: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     faces_log: Path | None = None  # --faces-log: its one line of who got which face
+    provenance: ProvenanceConfig = ProvenanceConfig()  # the C2PA manifest (see provenance/)
 
 
 def check_image_job(job: ImageJob) -> None:
@@ -44,6 +47,7 @@ def check_image_job(job: ImageJob) -> None:
         side = (*side, ("--faces-log", Path(job.faces_log)))
     check_run_paths(RunPaths(Path(job.output), inputs, side), overwrite=job.overwrite)
     check_output_free(job.output)
+    check_provenance(job.provenance, job.output)
     check_image_pixels(job.target, job.max_pixels, "target")
 
 
@@ -68,7 +72,7 @@ def _run_locked(job: ImageJob, stages: Sequence[StreamStage], report: RunReport)
     if len(frames) != 1:
         raise RuntimeError(f"the stages turned one image into {len(frames)} frames")
     t0 = time.perf_counter()
-    write_image(job.output, frames[0].image, replace=job.overwrite)
+    write_image(job.output, frames[0].image, replace=job.overwrite, seal=_sealer(job, report))
     report.stage_seconds["encode"] = round(time.perf_counter() - t0, 4)
     if job.faces_log is not None:
         write_frames_log(frames, job.faces_log)
@@ -78,3 +82,15 @@ def _run_locked(job: ImageJob, stages: Sequence[StreamStage], report: RunReport)
     report.wall_s = time.perf_counter() - started
     report.settings["input"] = {"max_pixels": job.max_pixels}
     return report
+
+
+def _sealer(job: ImageJob, report: RunReport) -> Callable[[bytes], bytes]:
+    """Embeds the manifest into the encoded image and notes the form in the report."""
+
+    def seal(data: bytes) -> bytes:
+        inputs = (("target", Path(job.target)), *job.inputs)
+        signed, sealed = seal_bytes(data, job.output, job.provenance, inputs)
+        report.provenance = sealed.as_dict()
+        return signed
+
+    return seal

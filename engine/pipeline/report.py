@@ -34,6 +34,8 @@ class RunReport:
     dropped_streams: list[str] = field(default_factory=list)
     resumed_segments: int = 0
     resumed_frames: int = 0
+    # the output's provenance: {"form": "c2pa", signer...} or {"form": "label", "reason"}
+    provenance: dict = field(default_factory=dict)
 
     @property
     def fps(self) -> float:

@@ -34,6 +34,8 @@ from ghost_engine.pipeline.progress import Progress, ProgressConfig
 from ghost_engine.pipeline.report import RunReport
 from ghost_engine.pipeline.resume import BoundaryStates, SegmentTagged, checkpointed
 from ghost_engine.pipeline.runner import PipelineConfig, PipelineStats, run_pipeline
+from ghost_engine.provenance.manifest import ProvenanceConfig
+from ghost_engine.provenance.sign import check_provenance, seal_file
 from ghost_engine.types import Frame
 from ghost_engine.video.damage import FAIL, WARN, Damage, DecodeWatch, check_on_damage, find_damage
 from ghost_engine.video.encode import EncodeSettings, plan_encode
@@ -100,6 +102,7 @@ class VideoJob:
     max_pixels: int = DEFAULT_MAX_PIXELS
     on_damage: str = WARN
     faces_log: Path | None = None  # --faces-log: one JSON line per output frame
+    provenance: ProvenanceConfig = ProvenanceConfig()  # the C2PA manifest (see provenance/)
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,7 @@ def check_video_job(job: VideoJob) -> CheckedVideo:
     if job.resume and (work / JOURNAL_NAME).is_file():
         read_journal(work)  # a damaged journal is refused now, not after models load
     check_output_free(job.output)
+    check_provenance(job.provenance, job.output)
     info = probe_video(job.target, job.max_pixels)
     if info.duration_s is not None and job.time_range.start_s >= info.duration_s:
         raise UserInputError(
@@ -267,7 +271,7 @@ def _run_journalled(
             "nothing to write",
             path=job.target,
         )
-    mux = _finish(job, writer)
+    mux = _finish(job, writer, work, report)
     if faces_log is not None and job.faces_log is not None:
         faces_log.join([s.index for s in journal.segments], job.faces_log)
     _fill_report(report, stats, journal, stages, mux)
@@ -326,10 +330,15 @@ def _segment_writer(
     )
 
 
-def _finish(job: VideoJob, writer: SegmentWriter) -> MuxResult:
+def _finish(job: VideoJob, writer: SegmentWriter, work: Path, report: RunReport) -> MuxResult:
+    """Join the segments into the temporary file, sign it whole (its signed copy is
+    made in the work folder), then rename it onto the output."""
     temp = temp_path_for(job.output)
     try:
         result = mux_output(writer.segment_files(), job.target, temp, job.time_range)
+        scratch = work / f"signing{Path(job.output).suffix}"
+        inputs = (("target", Path(job.target)), *job.inputs)
+        report.provenance = seal_file(temp, scratch, job.output, job.provenance, inputs).as_dict()
         commit(temp, job.output, replace=job.overwrite)
     except BaseException:
         discard(temp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -38,10 +39,17 @@ def check_image_output(path: Path) -> None:
 
 
 def write_image(
-    path: Path, image: np.ndarray, *, jpeg_quality: int = 95, replace: bool = True
+    path: Path,
+    image: np.ndarray,
+    *,
+    jpeg_quality: int = 95,
+    replace: bool = True,
+    seal: Callable[[bytes], bytes] | None = None,
 ) -> None:
     """Encode RGB `image`, label it synthetic and move it onto `path` atomically
-    (`replace=False`: never over a file that is there, see `output.commit`)."""
+    (`replace=False`: never over a file that is there, see `output.commit`). `seal`
+    turns the labelled bytes into the bytes written (the image job embeds its C2PA
+    manifest there), so the file appears at `path` already signed."""
     path = Path(path)
     check_image_output(path)
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
@@ -53,6 +61,8 @@ def write_image(
         data = label_jpeg(buf.tobytes()) if ok else b""
     if not ok:
         raise OutputError(f"OpenCV could not encode an image of shape {image.shape}", path=path)
+    if seal is not None:
+        data = seal(data)
     temp = temp_path_for(path)
     try:
         temp.write_bytes(data)

@@ -22,6 +22,24 @@ import pytest
 from ghost_engine.shared_paths import golden_dir, media_dir
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _signing_identity_in_a_temporary_folder(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """Outputs are signed by default with a per-installation identity; the suite's runs
+    (in-process and child processes alike) make and use one in a temporary folder, never
+    in the user's ~/.config. Tests of the folder lookup set their own variables."""
+    from ghost_engine.provenance.identity import SIGNING_DIR_ENV
+
+    before = os.environ.get(SIGNING_DIR_ENV)
+    os.environ[SIGNING_DIR_ENV] = str(tmp_path_factory.mktemp("signing"))
+    yield
+    if before is None:
+        os.environ.pop(SIGNING_DIR_ENV, None)
+    else:
+        os.environ[SIGNING_DIR_ENV] = before
+
+
 def on_ci() -> bool:
     """Whether this run is CI's (`CI=true`), where every test must run."""
     return os.environ.get("CI", "").lower() == "true"

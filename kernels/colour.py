@@ -1,9 +1,11 @@
 """YUV to RGB: the one colour definition both decode paths use.
 
 The CPU path (PyAV's planes) and the NVDEC path (NV12 in device memory) turn YUV into RGB
-with the same arithmetic: `chroma_taps` and `yuv_pixel` below are plain functions that
-Numba compiles for the CPU (`yuv_to_rgb`) and for CUDA
-(`ghost_engine.kernels.cuda.colour`), so the two paths agree bit for bit.
+with the same arithmetic: `chroma_taps` and `yuv_pixel` below are compiled by Numba for
+the CPU (`yuv_to_rgb`, cached beside this file) and, from the same Python source, for
+CUDA (`ghost_engine.kernels.cuda.colour`), so the two paths agree bit for bit. Everything
+Numba compiles for the CPU lives in this one file because its cache is invalidated only
+when the file defining a cached function changes.
 
 What a stream's numbers mean (`YuvFormat`):
 
@@ -15,11 +17,11 @@ What a stream's numbers mean (`YuvFormat`):
   "left" (MPEG-2, H.264, HEVC: co-sited with even luma columns, between luma rows) or
   "center" (JPEG, MPEG-1: between luma columns and rows). Edges repeat the last sample.
 
-Arithmetic: upsampled chroma is kept in 1/16 steps (weights of 1/4 per direction, no
-intermediate rounding); the matrix is applied in fixed point with 20 + (bits - 8)
-fraction bits and rounded once (all sums fit in int64), which is within 1 level of the
-exact float formulas: off by one only where the exact value lies within ~1e-4 of a half
-level.
+Arithmetic, in exact integers (so fastmath would change nothing): upsampled chroma is
+kept in 1/16 steps (weights of 1/4 per direction, no intermediate rounding); the matrix
+is applied in fixed point with 20 + (bits - 8) fraction bits and rounded once (all sums
+fit in int64), which is within 1 level of the exact float formulas: off by one only where
+the exact value lies within ~1e-4 of a half level.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numba
 import numpy as np
 
 Matrix = Literal["bt601", "bt709", "bt2020", "smpte240m"]
@@ -107,6 +110,7 @@ def siting_weights(siting: ChromaSiting) -> tuple[int, int]:
     return (0, 2) if siting == "left" else (1, 1)
 
 
+@numba.njit(cache=True)
 def chroma_taps(pos: int, size: int, subsampled: int, a: int, b: int) -> tuple[int, int, int, int]:
     """(first, second, w_first, w_second): the two chroma samples (of `size`) and their
     weights (of 4) for luma position `pos` on one axis; `subsampled` 1 for half-resolution
@@ -119,6 +123,7 @@ def chroma_taps(pos: int, size: int, subsampled: int, a: int, b: int) -> tuple[i
     return max(j - 1, 0), j, a, 4 - a
 
 
+@numba.njit(cache=True)
 def yuv_pixel(
     y: int,
     u16: int,
@@ -164,6 +169,64 @@ def check_planes(y: Any, u: Any, v: Any) -> tuple[int, int]:
     return subsampling(tuple(y.shape), tuple(u.shape))
 
 
+@numba.njit(cache=True)
+def _convert(y, u, v, out, sub_y, sub_x, a, b, c):  # pragma: no cover (compiled)
+    """RGB into `out` (H, W, 3) C-contiguous uint8 from planes `y`, `u`, `v`; `c` the
+    int64 `YuvFormat.fixed_point()`, (a, b) its `siting_weights`, sub_* its subsampling.
+
+    Per row: the two chroma rows blended vertically once, then upsampled to every luma
+    column with the taps `chroma_taps` gives (unrolled by column parity), then
+    `yuv_pixel` on contiguous rows, which the compiler vectorises (twice as fast as one
+    pixel at a time). One thread: Numba's parallel loops run on a threading layer that
+    is either not thread-safe (workqueue) or not fork-safe (GNU OpenMP), and decoding
+    runs in a reader thread of processes that may fork (data loader workers)."""
+    height, width = y.shape
+    ch, cw = u.shape
+    uu = np.empty(cw + 2, np.int64)  # one chroma row pair blended, one sample of padding
+    vv = np.empty(cw + 2, np.int64)
+    uh = np.empty(width, np.int64)  # upsampled to every luma column, 1/16 steps
+    vh = np.empty(width, np.int64)
+    rr = np.empty(width, np.uint8)
+    gg = np.empty(width, np.uint8)
+    bb = np.empty(width, np.uint8)
+    for row in range(height):
+        k0, k1, wk0, wk1 = chroma_taps(row, ch, sub_y, 1, 1)
+        for j in range(cw):
+            uu[j + 1] = wk0 * np.int64(u[k0, j]) + wk1 * np.int64(u[k1, j])
+            vv[j + 1] = wk0 * np.int64(v[k0, j]) + wk1 * np.int64(v[k1, j])
+        uu[0], vv[0], uu[cw + 1], vv[cw + 1] = uu[1], vv[1], uu[cw], vv[cw]
+        if sub_x:
+            # chroma_taps for luma column 2j: (j - 1, j) weighted (a, 4 - a); for 2j + 1:
+            # (j, j + 1) weighted (4 - b, b); uu[i + 1] holds chroma column i
+            for j in range(width // 2):
+                uh[2 * j] = a * uu[j] + (4 - a) * uu[j + 1]
+                vh[2 * j] = a * vv[j] + (4 - a) * vv[j + 1]
+                uh[2 * j + 1] = (4 - b) * uu[j + 1] + b * uu[j + 2]
+                vh[2 * j + 1] = (4 - b) * vv[j + 1] + b * vv[j + 2]
+            if width % 2:
+                j = width // 2
+                uh[width - 1] = a * uu[j] + (4 - a) * uu[j + 1]
+                vh[width - 1] = a * vv[j] + (4 - a) * vv[j + 1]
+        else:
+            for x in range(width):
+                uh[x] = 4 * uu[x + 1]
+                vh[x] = 4 * vv[x + 1]
+        # the matrix on contiguous rows (vectorised), then interleaved into RGB
+        luma = y[row]
+        for x in range(width):
+            r, g, bl = yuv_pixel(
+                np.int64(luma[x]), uh[x], vh[x], c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+            )
+            rr[x] = r
+            gg[x] = g
+            bb[x] = bl
+        line = out[row].reshape(-1)
+        for x in range(width):
+            line[3 * x] = rr[x]
+            line[3 * x + 1] = gg[x]
+            line[3 * x + 2] = bb[x]
+
+
 def yuv_to_rgb(
     y: np.ndarray, u: np.ndarray, v: np.ndarray, fmt: YuvFormat, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -174,13 +237,13 @@ def yuv_to_rgb(
     sub_y, sub_x = check_planes(y, u, v)
     if out is None:
         out = np.empty((*y.shape, 3), np.uint8)
-    elif out.shape != (*y.shape, 3) or out.dtype != np.uint8:
-        raise ValueError(f"out must be uint8 {(*y.shape, 3)}, got {out.dtype} {out.shape}")
+    elif out.shape != (*y.shape, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous:
+        raise ValueError(
+            f"out must be C-contiguous uint8 {(*y.shape, 3)}, got {out.dtype} {out.shape}"
+        )
     a, b = siting_weights(fmt.siting)
     coefficients = np.array(fmt.fixed_point(), np.int64)
-    from ghost_engine.kernels.colour_cpu import convert  # compiles (or loads) on first use
-
-    convert(y, u, v, out, sub_y, sub_x, a, b, coefficients)
+    _convert(y, u, v, out, sub_y, sub_x, a, b, coefficients)  # compiled on first use
     return out
 
 

@@ -11,8 +11,9 @@ from ghost_engine.kernels.cuda.backend import cuda_module, device_arrays, grid_2
 
 cuda = cuda_module()
 
-_taps = cuda.jit(device=True)(ref.chroma_taps)
-_pixel = cuda.jit(device=True)(ref.yuv_pixel)
+# the Python source of the CPU path's functions, compiled for the device
+_taps = cuda.jit(device=True)(ref.chroma_taps.py_func)
+_pixel = cuda.jit(device=True)(ref.yuv_pixel.py_func)
 
 
 @cuda.jit

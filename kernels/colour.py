@@ -169,7 +169,7 @@ def check_planes(y: Any, u: Any, v: Any) -> tuple[int, int]:
     return subsampling(tuple(y.shape), tuple(u.shape))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)  # other pipeline threads run meanwhile
 def _convert(y, u, v, out, sub_y, sub_x, a, b, c):  # pragma: no cover (compiled)
     """RGB into `out` (H, W, 3) C-contiguous uint8 from planes `y`, `u`, `v`; `c` the
     int64 `YuvFormat.fixed_point()`, (a, b) its `siting_weights`, sub_* its subsampling.

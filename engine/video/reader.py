@@ -201,8 +201,8 @@ PLANAR_YUV = {
     **{f"yuv{s}p{b}le": b for s in ("420", "422", "444") for b in (10, 12)},
 }
 INTERLEAVED_YUV = {"nv12": 8}  # luma plane, then U, V interleaved at half resolution
-# FFmpeg's AVColorSpace numbers -> matrix; 2 (unspecified) reads as BT.601, as FFmpeg
-# and our own encoder (`kernels.color.rgb_to_i420`) do
+# FFmpeg's AVColorSpace numbers -> matrix; 2 (unspecified) reads as BT.601, as swscale
+# does, and as our encoders write (swscale's RGB -> YUV, `kernels.color.rgb_to_i420`)
 MATRICES: dict[int, colour.Matrix] = {
     1: "bt709",
     2: "bt601",

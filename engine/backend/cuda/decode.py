@@ -128,11 +128,10 @@ class UploadSource(_Source):
 class NvdecSource(_Source):
     """NVDEC into device memory, then NV12 -> RGB by the one conversion into a pool buffer.
 
-    `.reason` is empty when PyNvVideoCodec loaded whole, else how it was loaded (its decoder
-    module alone where NVENC's driver library is missing).
-
-        Decodes from the start of the file and drops the frames before `start_s` (NVDEC
-        decodes far faster than real time, and no seek means no keyframe bookkeeping).
+    Decodes from the start of the file and drops the frames before `start_s` (NVDEC
+    decodes far faster than real time, and no seek means no keyframe bookkeeping).
+    `.reason` is empty when PyNvVideoCodec loaded whole, else how it was loaded (its
+    decoder module alone where NVENC's driver library is missing).
     """
 
     backend = "nvdec"

@@ -21,10 +21,11 @@ from test_video_fixtures import make_video
 from ghost_engine.backend.cuda.context import device_context
 from ghost_engine.backend.cuda.decode import (
     NvdecUnavailable,
-    chroma_siting,
     nv12_from_planes,
+    nvdec_format,
     open_device_source,
 )
+from ghost_engine.kernels.colour import YuvFormat
 from ghost_engine.video.reader import probe_video, read_frames
 
 
@@ -153,7 +154,7 @@ def test_rotated_video_falls_back(tmp_path, fake_gpu):
         source.pool.release(buffer)
 
 
-def _fake_nvcodec(*, supported: bool = True, time_base=(1, 30000), create_error=None):
+def _fake_nvcodec(*, supported: bool = True, time_base=(1, 30000), create_error=None, decoder=None):
     """PyNvVideoCodec as far as opening goes: it cannot load here (no NVIDIA driver)."""
     demuxer = types.SimpleNamespace(
         GetTimebaseNum=lambda: time_base[0],
@@ -164,7 +165,9 @@ def _fake_nvcodec(*, supported: bool = True, time_base=(1, 30000), create_error=
     )
 
     def create_decoder(**kwargs):
-        raise create_error
+        if create_error is not None:
+            raise create_error
+        return decoder
 
     return types.SimpleNamespace(
         __version__="2.2.4",
@@ -203,6 +206,24 @@ def test_nvdec_failures_fall_back_with_the_error(clip, fake_gpu, monkeypatch, fa
         assert reason in source.reason
 
 
+def test_nvdec_opened_through_the_decoder_module_alone_says_so(clip, fake_gpu, monkeypatch):
+    # where NVENC's library is missing, PyNvVideoCodec's decoder module is loaded alone
+    # (tests/test_gpu_check_parts.py); the source then says so in its reason, which the
+    # run's report carries (settings.cuda_backend)
+    from ghost_engine.runtime import gpu_packages
+
+    fake = _fake_nvcodec(decoder=object())
+    note = "NVDEC through PyNvVideoCodec's decoder module PyNvVideoCodec_130.so alone"
+    monkeypatch.setattr(gpu_packages, "require_nvcodec", lambda: fake)
+    monkeypatch.setattr(gpu_packages, "nvcodec_load_note", lambda m: note if m is fake else "")
+    with open_device_source(clip, fake_gpu, 2) as source:
+        assert source.backend == "nvdec"
+        assert source.reason == note
+    monkeypatch.setattr(gpu_packages, "nvcodec_load_note", lambda m: "")  # the whole package
+    with open_device_source(clip, fake_gpu, 2) as source:
+        assert source.backend == "nvdec" and source.reason == ""
+
+
 def test_nvdec_is_refused_for_streams_the_kernel_does_not_convert(tmp_path, fake_gpu, monkeypatch):
     monkeypatch.setitem(sys.modules, "PyNvVideoCodec", _fake_nvcodec())
     src = make_video(tmp_path / "444.mp4", 2, 64, 48, pix_fmt="yuv444p")
@@ -210,12 +231,13 @@ def test_nvdec_is_refused_for_streams_the_kernel_does_not_convert(tmp_path, fake
         assert source.backend == "upload"
         assert "not yuv444p" in source.reason
     with pytest.raises(NvdecUnavailable, match="yuv444p"):
-        chroma_siting(src)
+        nvdec_format(src)
 
 
-def test_chroma_siting_of_h264_is_left(clip):
-    # nggyup's H.264 chroma is left-sited: with it, our kernel equals PyAV's NV12 -> RGB
-    assert chroma_siting(clip) == "left"
+def test_nvdec_reads_h264_as_the_cpu_path_does(clip):
+    # nggyup's H.264 says nothing of its colours: BT.601, limited range, and H.264's
+    # default left-sited chroma (tests/test_colour_conversion.py checks the frames)
+    assert nvdec_format(clip) == YuvFormat(matrix="bt601", full_range=False, siting="left")
 
 
 def _cai(ptr: int, shape: tuple, pitch: int) -> dict:

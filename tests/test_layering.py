@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "store": BASE | {"networks"},
     "runtime": BASE | {"networks"},
     "export": BASE | {"networks", "runtime", "store"},
-    "video": BASE,
+    "video": BASE | {"kernels"},
     "provenance": BASE,
     "face": BASE | {"kernels", "networks", "runtime", "video"},
     "backend": BASE | {"kernels", "networks", "runtime", "video", "face"},

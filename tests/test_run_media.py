@@ -16,6 +16,7 @@ from ghost_engine.interfaces import PassStage
 from ghost_engine.pipeline.swap import build_swap_stage
 from ghost_engine.video.encode import EncodeSettings
 from ghost_engine.video.label import is_labelled
+from ghost_engine.video.reader import read_frames
 
 
 def _video_props(path) -> tuple[int, int, int, float]:
@@ -94,12 +95,9 @@ def test_passthrough_changes_only_pixels_inside_face_masks(media, tmp_path, monk
         progress="quiet",
     )
     got, _ = decode_all(out)
-    ref = []
-    with av.open(str(src)) as c:
-        for vf in c.decode(video=0):
-            if len(ref) == len(got):
-                break
-            ref.append(vf.to_ndarray(format="rgb24"))
+    # the frames as the engine decoded them (its YUV -> RGB conversion, not swscale's:
+    # the two differ by about 0.8 levels on average on this clip)
+    ref = [f.image for f in read_frames(src, end_s=0.5)][: len(got)]
     assert len(got) == len(seen) == 15 and report.frames_with_faces >= 12
     inside_err, inside_n = 0.0, 0
     for out_img, in_img, support in zip(got, ref, seen, strict=True):

@@ -2,6 +2,12 @@
 
 Frames keep the input's timestamps (so variable frame rate survives), come upright
 (rotation metadata applied) and can be limited to a time range.
+
+Colours: YUV frames are turned into RGB by the engine's one conversion
+(`kernels.colour.yuv_to_rgb`, which the NVDEC path runs on the GPU), reading the stream's
+matrix and range from the frame and the chroma siting from the codec (`yuv_format`).
+Formats it does not take (RGB, packed YUV, palettes, grey, matrices other than BT.601,
+BT.709, BT.2020 and SMPTE 240M) are converted by FFmpeg's swscale instead.
 """
 
 from __future__ import annotations
@@ -10,12 +16,14 @@ import math
 from collections.abc import Generator
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 
 import av
 import numpy as np
 
 from ghost_engine.errors import UnsupportedMediaError, UserInputError, one_line
+from ghost_engine.kernels import colour
 from ghost_engine.types import Frame
 from ghost_engine.video.media import open_input
 from ghost_engine.video.pixels import check_pixels
@@ -131,6 +139,7 @@ def read_frames(
             container.seek(int(start_s / tb), stream=stream, backward=True, any_frame=False)
         index = first_index
         last_pts: int | None = None
+        codec = stream.codec_context.name
         for vf in container.decode(stream):
             if vf.pts is not None:
                 pts = vf.pts
@@ -142,7 +151,7 @@ def read_frames(
                 continue
             if end_s is not None and t >= end_s - 1e-6:
                 break
-            yield Frame(index=index, image=_upright_rgb(vf), pts=pts, time_base=Fraction(tb))
+            yield Frame(index=index, image=_upright_rgb(vf, codec), pts=pts, time_base=Fraction(tb))
             index += 1
 
 
@@ -177,12 +186,96 @@ def _quarter_turns(vf: av.VideoFrame) -> int:
     return int(round(rotation / 90.0)) % 4
 
 
-def _upright_rgb(vf: av.VideoFrame) -> np.ndarray:
-    image: np.ndarray = vf.to_ndarray(format="rgb24")
+def _upright_rgb(vf: av.VideoFrame, codec: str) -> np.ndarray:
+    image = frame_rgb(vf, codec)
     turns = _quarter_turns(vf)
     if turns:
         image = np.ascontiguousarray(np.rot90(image, k=turns))
     return image
+
+
+# pix_fmt -> bits per sample of the planar YUV formats the one conversion reads directly
+PLANAR_YUV = {
+    **{f"yuv{s}p": 8 for s in ("420", "422", "444", "440")},
+    **{f"yuvj{s}p": 8 for s in ("420", "422", "444", "440")},
+    **{f"yuv{s}p{b}le": b for s in ("420", "422", "444") for b in (10, 12)},
+}
+INTERLEAVED_YUV = {"nv12": 8}  # luma plane, then U, V interleaved at half resolution
+# FFmpeg's AVColorSpace numbers -> matrix; 2 (unspecified) reads as BT.601, as swscale
+# does, and as our encoders write (swscale's RGB -> YUV, `kernels.color.rgb_to_i420`)
+MATRICES: dict[int, colour.Matrix] = {
+    1: "bt709",
+    2: "bt601",
+    5: "bt601",
+    6: "bt601",
+    7: "smpte240m",
+    9: "bt2020",
+    10: "bt2020",  # constant luminance, read as non-constant (a close approximation)
+}
+FULL_RANGE = 2  # AVCOL_RANGE_JPEG
+# PyAV does not expose a frame's chroma location, so the siting is the codec's own
+# default: left (MPEG-2's, which H.264, HEVC, AV1 and the MPEG-4 family keep) for these,
+# centred (JPEG's) for the others (MJPEG, MPEG-1, VP8, VP9, ...). A stream that signals
+# another siting is read with its codec's default.
+LEFT_SITED_CODECS = frozenset({"h264", "hevc", "av1", "mpeg2video", "mpeg4", "vc1", "h263"})
+
+
+@lru_cache(maxsize=64)
+def _yuv_format(
+    pix_fmt: str, colorspace: int, color_range: int, codec: str
+) -> colour.YuvFormat | None:
+    bits = PLANAR_YUV.get(pix_fmt) or INTERLEAVED_YUV.get(pix_fmt)
+    matrix = MATRICES.get(colorspace)
+    if bits is None or matrix is None:
+        return None
+    return colour.YuvFormat(
+        matrix=matrix,
+        full_range=color_range == FULL_RANGE or pix_fmt.startswith("yuvj"),
+        siting="left" if codec in LEFT_SITED_CODECS else "center",
+        bits=bits,
+    )
+
+
+def yuv_format(vf: av.VideoFrame, codec: str) -> colour.YuvFormat | None:
+    """How to read `vf`'s YUV samples (matrix, range, siting, depth) decoded by `codec`
+    (PyAV's codec name); None when the one conversion does not take its format."""
+    return _yuv_format(vf.format.name, int(vf.colorspace), int(vf.color_range), codec)
+
+
+def yuv_planes(vf: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Y, U, V views (no copy) of a frame in `PLANAR_YUV` or `INTERLEAVED_YUV`."""
+    dtype = np.dtype("<u2") if PLANAR_YUV.get(vf.format.name, 8) > 8 else np.dtype(np.uint8)
+    views = []
+    for plane in vf.planes:
+        rows = np.frombuffer(
+            memoryview(plane), dtype, count=plane.height * plane.line_size // dtype.itemsize
+        )
+        views.append(rows.reshape(plane.height, -1))
+    if vf.format.name in INTERLEAVED_YUV:
+        luma, chroma = views
+        pairs = chroma[:, : 2 * vf.planes[1].width]
+        return luma[:, : vf.width], pairs[:, 0::2], pairs[:, 1::2]
+    y, u, v = (view[:, : plane.width] for view, plane in zip(views, vf.planes, strict=True))
+    return y, u, v
+
+
+def frame_rgb(vf: av.VideoFrame, codec: str) -> np.ndarray:
+    """RGB uint8 (H, W, 3) of a decoded frame (as stored; rotation is not applied)."""
+    fmt = yuv_format(vf, codec)
+    if fmt is None:
+        image: np.ndarray = vf.to_ndarray(format="rgb24")
+        return image
+    return colour.yuv_to_rgb(*yuv_planes(vf), fmt)
+
+
+def stream_format(path: Path) -> tuple[str, colour.YuvFormat | None]:
+    """The first frame's pixel format and `yuv_format` (for decoders that give the raw
+    samples, NVDEC); raises `UnsupportedMediaError` when no frame decodes."""
+    with open_input(path) as container:
+        stream = _video_stream(container, path)
+        for vf in container.decode(stream):
+            return vf.format.name, yuv_format(vf, stream.codec_context.name)
+    raise UnsupportedMediaError(f"{one_line(str(path))} has no decodable frames", path=path)
 
 
 def validate_range(start_s: float | None, end_s: float | None) -> None:

@@ -1,81 +1,20 @@
-"""CUDA twin of `ghost_engine.kernels.color.nv12_to_rgb`: the same integer maths per pixel."""
+"""CUDA twins of `ghost_engine.kernels.color`: `rgb_to_i420` with the same integer maths
+per pixel, `nv12_to_rgb` through the one YUV to RGB kernel (`kernels.cuda.colour`)."""
 
 from __future__ import annotations
 
 from ghost_engine.kernels import color as ref
+from ghost_engine.kernels.colour import ChromaSiting, YuvFormat
+from ghost_engine.kernels.cuda import colour
 from ghost_engine.kernels.cuda.backend import cuda_module, device_arrays, grid_2d
 
 cuda = cuda_module()
 
 
-@cuda.jit(device=True)
-def _chroma(nv12, height, cw, ch, k, other, j, j1, hw, offset):
-    # int() first: the simulator computes with numpy scalars, which wrap at uint8.
-    a = (4 - hw) * int(nv12[height + k, 2 * j + offset]) + hw * int(
-        nv12[height + k, 2 * j1 + offset]
-    )
-    b = (4 - hw) * int(nv12[height + other, 2 * j + offset]) + hw * int(
-        nv12[height + other, 2 * j1 + offset]
-    )
-    return (3 * a + b + 8) >> 4
-
-
-@cuda.jit(device=True)
-def _lut(index, gain, bias):
-    v = (index * gain + bias) >> 16
-    return min(max(v, 0), 255)
-
-
-@cuda.jit
-def _nv12_kernel(nv12, out, height, width, hw, gain, bias, inc_rv, inc_gu, inc_gv, inc_bu):
-    x, y = cuda.grid(2)
-    if x >= width or y >= height:
-        return
-    cw = width // 2
-    ch = height // 2
-    j = x // 2
-    j1 = min(j + 1, cw - 1)
-    k = y // 2
-    other = k - 1 if y % 2 == 0 else k + 1
-    other = min(max(other, 0), ch - 1)
-    u = _chroma(nv12, height, cw, ch, k, other, j, j1, hw, 0)
-    v = _chroma(nv12, height, cw, ch, k, other, j, j1, hw, 1)
-    luma = int(nv12[y, x])
-    tr = ((v * inc_rv) >> 16) - (inc_rv >> 9)
-    tgu = ((u * inc_gu) >> 16) - (inc_gu >> 9)
-    tgv = ((v * inc_gv) >> 16) - (inc_gv >> 9)
-    tb = ((u * inc_bu) >> 16) - (inc_bu >> 9)
-    out[y, x, 0] = _lut(luma + tr, gain, bias)
-    out[y, x, 1] = _lut(luma + tgu + tgv, gain, bias)
-    out[y, x, 2] = _lut(luma + tb, gain, bias)
-
-
-def nv12_to_rgb(nv12, *, chroma_siting: ref.ChromaSiting = "left", out=None, stream=0):
-    """RGB uint8 (H, W, 3) device array from a device NV12 frame (H * 3 // 2, W) uint8.
-
-    `stream`: a Numba stream to launch on (the decoder's own; default: the default one).
-    """
-    if len(nv12.shape) != 2 or nv12.shape[0] % 3 or nv12.shape[1] % 2:
-        raise ValueError(f"NV12 frame must be (H * 3 // 2, W) with even H, W, got {nv12.shape}")
-    height = nv12.shape[0] * 2 // 3
-    width = nv12.shape[1]
-    if out is None:
-        out = device_arrays().empty((height, width, 3), "uint8")
-    grid, block = grid_2d(height, width)
-    _nv12_kernel[grid, block, stream](
-        nv12,
-        out,
-        height,
-        width,
-        ref.chroma_weight(chroma_siting),
-        ref.LUMA_GAIN,
-        ref.LUMA_BIAS,
-        ref.INC_RV,
-        ref.INC_GU,
-        ref.INC_GV,
-        ref.INC_BU,
-    )
-    return out
+def nv12_to_rgb(nv12, *, chroma_siting: ChromaSiting = "left", out=None, stream=0):
+    """RGB uint8 (H, W, 3) device array from a device NV12 frame (H * 3 // 2, W) uint8, read
+    as BT.601 limited range (`ghost_engine.kernels.cuda.colour` for any other)."""
+    return colour.nv12_to_rgb(nv12, YuvFormat(siting=chroma_siting), out=out, stream=stream)
 
 
 @cuda.jit

@@ -1,7 +1,9 @@
 """Device frame sources: video frames decoded straight into pooled device buffers.
 
 `NvdecSource` decodes on the GPU's video engine (NVDEC, through PyNvVideoCodec) and turns
-each NV12 surface into RGB with our CUDA kernel, so decoded frames never cross PCIe.
+each NV12 surface into RGB with the CUDA twin of the CPU path's conversion
+(`kernels.cuda.colour`, the stream's matrix, range and chroma siting as `read_frames`
+reads them), so decoded frames never cross PCIe and both paths give the same colours.
 `UploadSource` is the fallback: PyAV decodes on the CPU (`read_frames`) and each frame is
 copied to the device through pinned memory. `open_device_source` picks one and says why
 in `.reason`.
@@ -20,16 +22,15 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 
 from ghost_engine.backend.cuda.context import DeviceContext
 from ghost_engine.backend.cuda.frames import BufferPool, device_frame
 from ghost_engine.errors import NvdecUnavailable, OptionalDependencyError
-from ghost_engine.kernels import color
+from ghost_engine.kernels.colour import YuvFormat
 from ghost_engine.runtime.gpu_packages import NVCODEC_REQUIREMENT
 from ghost_engine.types import Frame
-from ghost_engine.video.reader import VideoInfo, probe_video, read_frames
+from ghost_engine.video.reader import VideoInfo, probe_video, read_frames, stream_format
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 NVDEC_CODECS = frozenset(
     {"h264", "hevc", "av1", "vp8", "vp9", "mpeg1video", "mpeg2video", "mpeg4", "vc1"}
 )
+# PyAV pixel formats of the streams whose NVDEC output is 8-bit NV12 with the same samples
+NVDEC_PIX_FMTS = frozenset({"yuv420p", "yuvj420p"})
 _EPS = 1e-6  # seconds; the same slack `read_frames` gives its range ends
 
 
@@ -123,10 +126,12 @@ class UploadSource(_Source):
 
 
 class NvdecSource(_Source):
-    """NVDEC into device memory, then NV12 -> RGB by our kernel into a pool buffer.
+    """NVDEC into device memory, then NV12 -> RGB by the one conversion into a pool buffer.
 
     Decodes from the start of the file and drops the frames before `start_s` (NVDEC
     decodes far faster than real time, and no seek means no keyframe bookkeeping).
+    `.reason` is empty when PyNvVideoCodec loaded whole, else how it was loaded (its
+    decoder module alone where NVENC's driver library is missing).
     """
 
     backend = "nvdec"
@@ -143,11 +148,12 @@ class NvdecSource(_Source):
         first_index: int = 0,
         stop: threading.Event | None = None,
     ) -> None:
-        from ghost_engine.runtime.gpu_packages import require_nvcodec
+        from ghost_engine.runtime.gpu_packages import nvcodec_load_note, require_nvcodec
 
         super().__init__(ctx, pool, stop)
         nvc = require_nvcodec()
-        self._siting = chroma_siting(path)
+        self.reason = nvcodec_load_note(nvc)
+        self._format = nvdec_format(path)
         self._time_base = info.time_base
         # Frames before the stream's start are ones FFmpeg discards (an edit list's
         # pre-roll); NVDEC decodes them, so they are dropped here to match the CPU path.
@@ -189,7 +195,7 @@ class NvdecSource(_Source):
     def _frames(self) -> Iterator[Frame]:
         from numba import cuda
 
-        from ghost_engine.kernels.cuda.color import nv12_to_rgb
+        from ghost_engine.kernels.cuda.colour import nv12_to_rgb
 
         launch_stream = cuda.external_stream(self._stream.ptr)
         index = self._first_index
@@ -208,7 +214,7 @@ class NvdecSource(_Source):
                 try:
                     with self._stream:  # a pitched frame's copy goes on our stream too
                         nv12 = self._nv12(decoded, buffer.shape[:2])
-                    nv12_to_rgb(nv12, chroma_siting=self._siting, out=buffer, stream=launch_stream)
+                    nv12_to_rgb(nv12, self._format, out=buffer, stream=launch_stream)
                     self._stream.synchronize()
                 except BaseException:
                     self.pool.release(buffer)
@@ -311,32 +317,22 @@ def _nvdec_refusal(ctx: DeviceContext, info: VideoInfo, prefer_nvdec: bool) -> s
     return ""
 
 
-def chroma_siting(path: Path) -> color.ChromaSiting:
-    """The chroma siting with which our NV12 kernel reproduces PyAV's colours for `path`.
-
-    Streams differ (H.264 carries left-sited chroma, others leave it unspecified, which
-    swscale reads as centred) and PyAV does not expose it, so it is measured on the first
-    frame. Raises `NvdecUnavailable` for streams NVDEC would not give as 8-bit 4:2:0
-    limited-range NV12 that our kernel converts as PyAV does.
-    """
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        pix_fmt = stream.codec_context.pix_fmt
-        if pix_fmt != "yuv420p":
-            raise NvdecUnavailable(f"NVDEC frames are converted from 8-bit 4:2:0, not {pix_fmt}")
-        first = next(container.decode(stream), None)
-        if first is None:
-            raise NvdecUnavailable(f"{path} has no decodable frames")
-        nv12 = first.reformat(format="nv12")
-    expected = nv12.to_ndarray(format="rgb24")
-    planes = nv12.to_ndarray()
-    for siting in ("left", "center"):
-        if np.array_equal(color.nv12_to_rgb(planes, chroma_siting=siting), expected):
-            return siting
-    raise NvdecUnavailable(
-        "PyAV converts this stream's colours differently from our NV12 kernel (colour "
-        "range or matrix); frames would differ between the CPU and GPU paths"
-    )
+def nvdec_format(path: Path) -> YuvFormat:
+    """How to read the NV12 frames NVDEC gives for `path`: the `YuvFormat` the CPU path
+    (`read_frames`) reads the stream with. Raises `NvdecUnavailable` for streams NVDEC
+    would not give as 8-bit 4:2:0 NV12, or whose colours the conversion does not take."""
+    pix_fmt, fmt = stream_format(path)
+    if pix_fmt not in NVDEC_PIX_FMTS:
+        raise NvdecUnavailable(
+            f"NVDEC frames are converted from 8-bit 4:2:0 ({', '.join(sorted(NVDEC_PIX_FMTS))}), "
+            f"not {pix_fmt}"
+        )
+    if fmt is None:
+        raise NvdecUnavailable(
+            "the stream's colour matrix is not one the YUV to RGB conversion takes (BT.601, "
+            "BT.709, BT.2020, SMPTE 240M); the CPU decoder converts it"
+        )
+    return fmt
 
 
 def nv12_from_planes(

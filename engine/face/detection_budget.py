@@ -134,7 +134,8 @@ def detect_in_regions(
         np.ascontiguousarray(ops.to_host(frame.image[y0:y1, x0:x1]))
         for x0, y0, x1, y1 in plan.crops
     ]
-    return detector.detect_crops(plan, crops)  # type: ignore[no-any-return]
+    faces: list[Face] | None = detector.detect_crops(plan, crops)
+    return faces
 
 
 def explains(faces: Sequence[Face], regions: Sequence[SearchRegion]) -> bool:

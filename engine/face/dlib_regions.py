@@ -260,7 +260,8 @@ def one_level_detector(dlib: Any, detector: Any) -> tuple[Any, DetectorLayout]:
     if not (0.0 < iou <= 1.0 and 0.0 < covered <= 1.0):
         raise ValueError(f"unexpected dlib overlap rule iou={iou} covered={covered}")
     _, start, end = fields[8]  # max_pyramid_levels
-    one = type(detector).__new__(type(detector))
+    kind: Any = type(detector)
+    one = kind.__new__(kind)
     try:
         one.__setstate__((data[:start] + _write_int(1) + data[end:],))
     except RuntimeError as exc:  # dlib's serialization_error
@@ -579,7 +580,7 @@ class RegionSearch:
 
     @staticmethod
     def _best(region: RegionLevels, kept: list[Candidate]) -> Candidate | None:
-        """The best kept box on the region's predicted face (as `regions.explains`)."""
+        """The best kept box on the region's predicted face (as `detection_budget.explains`)."""
         if not kept:
             return None
         iou = box_iou(np.array([c.rect for c in kept], np.float64), np.array(region.face))[:, 0]

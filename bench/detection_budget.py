@@ -6,8 +6,8 @@ full-frame detection on every frame, in one run.
 
 1. Detection: the analysis stage (dlib, as `run --detector dlib --generator
    passthrough`) over the first `--detect-frames` frames of nggyup.mp4 and over a
-   two-person clip made from the shared photos (one face, a second pasted in mid-shot,
-   the first leaving), one stage per `--detect-every` value of the sweep, taking turns
+   720p two-person clip made from the shared photos (one face, a second pasted in
+   mid-shot, the first leaving), one stage per `--detect-every` value of the sweep, taking turns
    batch by batch so each sees the same machine load; the stage's detection seconds,
    why its frames were detected whole, and whether its faces (track ids, sources,
    boxes, scores, points) equal those of full-frame detection on every frame.
@@ -60,18 +60,18 @@ def _tile(photo: np.ndarray, size: int) -> np.ndarray:
 
 
 def two_people(media: Path, count: int = 72) -> list[np.ndarray]:
-    """Elon alone, Mark pasted in beside him from frame 12, Elon gone from frame 56; both
-    drift a few pixels a frame (512x256, 220 px faces)."""
-    elon = _tile(read_photo(media / "faces" / "elon_musk.jpg"), 220)
-    mark = _tile(read_photo(media / "faces" / "mark.jpg"), 220)
+    """Elon alone, Mark pasted in across the room from frame 12, Elon gone from frame 56;
+    both drift a few pixels a frame (1280x720, 180 px faces on a grey wall)."""
+    elon = _tile(read_photo(media / "faces" / "elon_musk.jpg"), 180)
+    mark = _tile(read_photo(media / "faces" / "mark.jpg"), 180)
     frames = []
     for i in range(count):
-        canvas = np.full((256, 512, 3), 60, np.uint8)
-        dx = 3 * (i % 4)
+        canvas = np.full((720, 1280, 3), 60, np.uint8)
+        dx, dy = 3 * (i % 4), i // 8
         if i < 56:
-            canvas[18:238, 14 + dx : 234 + dx] = elon
+            canvas[200 + dy : 380 + dy, 260 + dx : 440 + dx] = elon
         if i >= 12:
-            canvas[18:238, 276 - dx : 496 - dx] = mark
+            canvas[240 - dy : 420 - dy, 840 - dx : 1020 - dx] = mark
         frames.append(canvas)
     return frames
 
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             "the machine is shared with other work: load averages are recorded beside the "
             "figures; settings take turns (batch by batch, run by run) so each sees the same "
             "load, and ratios are steadier than seconds",
-            "two_people: 512x256, made from the shared photos (see two_people()), matched "
+            "two_people: 1280x720, made from the shared photos (see two_people()), matched "
             "to two -t references with two sources",
         ],
         "detection": {},

@@ -175,16 +175,26 @@ def changed_outside(
         r0, r1 = max(0, int(np.floor(y1 * sy))), max(0, int(np.ceil(y2 * sy)))
         free[r0:r1, c0:c1] = False
     padded = np.pad(ref, shift, mode="edge")
-    best = np.full((rows - block + 1, cols - block + 1), np.inf, np.float32)
-    window = (block, block)
-    for dy in range(2 * shift + 1):
-        for dx in range(2 * shift + 1):
-            diff = np.abs(cur - padded[dy : dy + rows, dx : dx + cols])
-            means = np.lib.stride_tricks.sliding_window_view(diff, window).mean(axis=(2, 3))
-            np.minimum(best, means, out=best)
-    clear = np.lib.stride_tricks.sliding_window_view(free, window).all(axis=(2, 3))
+    side = 2 * shift + 1
+    moved = np.lib.stride_tricks.sliding_window_view(padded, (rows, cols)).reshape(-1, rows, cols)
+    best = (_block_sums(np.abs(cur - moved), block) / block**2).min(axis=0)  # side**2 moves
+    assert len(moved) == side * side
+    clear = _block_sums(free.astype(np.float64), block) == block**2
     worst = float(best[clear].max()) if clear.any() else 0.0
     return worst if worst > threshold else None
+
+
+def _block_sums(image: np.ndarray, block: int) -> np.ndarray:
+    """Sums of every block x block window over the last two axes (an integral image: a
+    fraction of a millisecond for a stack of thumbnails, where summing each window
+    costs milliseconds)."""
+    *lead, rows, cols = image.shape
+    total = np.zeros((*lead, rows + 1, cols + 1), np.float64)
+    np.cumsum(np.cumsum(image, axis=-2, dtype=np.float64), axis=-1, out=total[..., 1:, 1:])
+    return (
+        total[..., block:, block:] - total[..., :-block, block:]
+        - total[..., block:, :-block] + total[..., :-block, :-block]
+    )  # fmt: skip
 
 
 # Why a frame was detected whole (the counters of `DetectionBudget.counts`).

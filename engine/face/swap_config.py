@@ -62,7 +62,7 @@ class SwapConfig:
     tracked ones is found by the next full-frame detection, at most K - 1 frames late.
     1 detects every frame whole; detectors
     that cannot search regions (dlib with upsampling, SCRFD graphs of a fixed input
-    size) always do. 10: on nggyup.mp4 with dlib 2.8-3.2x less detection time than 1
+    size) always do. 10: on nggyup.mp4 with dlib 2.8x less detection time than 1
     (20: 3.1x) with the same faces (bench/results/detection_budget.json).
 
     runtime: how the generator runs; "auto" takes the faster one measured for the device

@@ -24,6 +24,7 @@ from ghost_engine.choices import (
 from ghost_engine.commands.common import (
     FiniteFloat,
     choice_option,
+    count_option,
     device_option,
     generator_blocks_option,
     models_dir_option,
@@ -47,6 +48,7 @@ SHARED_FIELDS = (
     "enhance_mode",
     "enhance_blend",
     "runtime",
+    "detect_every",
 )
 
 _OPTIONS = (
@@ -106,6 +108,13 @@ _OPTIONS = (
         "auto",
         "Generator runtime; auto: the faster one measured for the device (ONNX Runtime "
         "on CPUs, exported once and cached).",
+    ),
+    count_option(
+        "--detect-every",
+        10,
+        help="Detect the whole frame at least every K frames (and on cuts, new or lost "
+        "faces and changes outside the tracked ones), only around tracked faces between; "
+        "1: every frame.",
     ),
 )
 

@@ -4,6 +4,11 @@ It decides who is in each frame and which source each face gets, and holds frame
 only for the smoother's look-ahead (2 frames for `window`, none for `ema`/`none`). Its
 output, `AnalysedFrame`, is everything the synthesis stage needs. See DESIGN.md
 section 3 for the GHOST behaviour reproduced.
+
+With a detection budget (`SwapConfig.detect_every` > 1 and a detector that can search
+regions), frames are detected one by one, whole where `face.detection_budget` says one
+is needed and in the regions around the live tracks otherwise; the faces are those of a
+full-frame detection either way.
 """
 
 from __future__ import annotations
@@ -14,6 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from ghost_engine.face.detection_budget import (
+    DetectionBudget,
+    detect_in_regions,
+    explains,
+    searches_regions,
+)
 from ghost_engine.face.geometry import transform_points
 from ghost_engine.face.matching import MatchConfig, TargetMatcher
 from ghost_engine.face.records import AnalysedFrame
@@ -27,7 +38,7 @@ from ghost_engine.types import Face, Frame
 # Re-check a continuing track's identity at least this often (frames).
 REEMBED_EVERY = 15
 # Mean absolute difference (0-255) of grey thumbnails that marks a scene cut.
-CUT_THRESHOLD = 30.0
+CUT_THRESHOLD = 30.0  # the budget's own cut test uses the same (detection_budget)
 
 STEPS = ("detect", "align", "identity")
 
@@ -69,7 +80,13 @@ class AnalysisStage:
         self._pending: deque[AnalysedFrame] = deque()
         self._done: deque[int] = deque()  # held frames a resumed run must not emit
         self._thumb: tuple[int, np.ndarray] | None = None
+        self._frame_thumb: tuple[int, np.ndarray] | None = None  # this frame's, made once
         self._timer = StepTimer(STEPS)
+        self.budget: DetectionBudget | None = None
+        if config.detect_every > 1 and searches_regions(models.detector):
+            self.budget = DetectionBudget(
+                config.detect_every, config.detect_change_threshold, CUT_THRESHOLD
+            )
 
     @property
     def lookahead(self) -> int:
@@ -92,9 +109,12 @@ class AnalysisStage:
         return self._ready(0)
 
     def _analyse(self, frames: list[Frame]) -> None:
-        with self._timer.timed("detect"):
-            detections = self.ops.detect(self.models.detector, frames)
-        for frame, faces in zip(frames, detections, strict=True):
+        detections: list[list[Face]] | None = None
+        if self.budget is None:
+            with self._timer.timed("detect"):
+                detections = self.ops.detect(self.models.detector, frames)
+        for k, frame in enumerate(frames):
+            faces = self._detect(frame) if detections is None else detections[k]
             matching = faces and self.matcher.needs_embeddings
             if matching and not self._continues_track(frame, faces):
                 self._embed(frame, faces)
@@ -111,6 +131,29 @@ class AnalysisStage:
             sims = self.matcher.last_similarities
             self._pending.append(AnalysedFrame(frame, faces, sources, sims))
 
+    def _detect(self, frame: Frame) -> list[Face]:
+        """One frame's faces under the budget: a region search around the live tracks
+        where the budget allows it and the search explains every track, else a
+        full-frame detection."""
+        budget = self.budget
+        assert budget is not None
+        with self._timer.timed("detect"):
+            thumb = self._thumbnail(frame)
+            starts_shot = budget.observe(frame.index, thumb)
+            live = budget.live(frame.index, self.tracker.tracks.values())
+            size = (int(frame.width), int(frame.height))
+            reason = budget.full_reason(frame.index, starts_shot, live, thumb, size)
+            if reason is None:
+                regions = budget.regions(live)
+                found = detect_in_regions(self.ops, self.models.detector, frame, regions)
+                if found is not None and explains(found, regions):
+                    budget.searched()
+                    return found
+                reason = "fallback"
+            faces = self.ops.detect(self.models.detector, [frame])[0]
+            budget.detected_whole(frame.index, reason)
+            return faces
+
     def _ready(self, keep: int) -> list[AnalysedFrame]:
         """Analysed frames beyond the last `keep`, with their smoothed points. Frames an
         earlier run already finished (see `restore`) are popped from the smoother, as
@@ -126,9 +169,10 @@ class AnalysisStage:
 
     def state(self) -> dict[str, Any]:
         """Everything the frames after this point depend on, as plain data: tracks,
-        matching, smoother buffers and the scene-cut thumbnail. Taken between frames
-        (before the next `process`); the frames still held for look-ahead are named by
-        index only, as a resumed run starts after them."""
+        matching, smoother buffers, the scene-cut thumbnail and the detection budget's
+        state (None without a budget). Taken between frames (before the next `process`);
+        the frames still held for look-ahead are named by index only, as a resumed run
+        starts after them."""
         thumb = None if self._thumb is None else {"frame": self._thumb[0], "image": self._thumb[1]}
         return {
             "tracker": self.tracker.state(),
@@ -136,6 +180,7 @@ class AnalysisStage:
             "smoother": self.smoother.state(),
             "thumbnail": thumb,
             "held": [*self._done, *(item.frame.index for item in self._pending)],
+            "budget": None if self.budget is None else self.budget.state(),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -145,8 +190,13 @@ class AnalysisStage:
         self.smoother.restore(state["smoother"])
         thumb = state["thumbnail"]
         self._thumb = None if thumb is None else (int(thumb["frame"]), np.asarray(thumb["image"]))
+        self._frame_thumb = None
         self._pending.clear()
         self._done = deque(int(i) for i in state["held"])
+        if (state["budget"] is None) != (self.budget is None):
+            raise ValueError("the saved state and this stage differ in the detection budget")
+        if self.budget is not None:
+            self.budget.restore(state["budget"])
 
     def _embed(self, frame: Frame, faces: list[Face]) -> None:
         """Identity embeddings of `faces` (for tracking and matching)."""
@@ -182,8 +232,14 @@ class AnalysisStage:
     def scene_cut(self, frame: Frame) -> bool:
         """Whether `frame` starts a new shot: mean absolute difference of 64x36 grey
         thumbnails above `CUT_THRESHOLD` (in-shot motion stays far below it)."""
-        thumb = self.ops.thumbnail(frame)
+        thumb = self._thumbnail(frame)
         last, self._thumb = self._thumb, (frame.index, thumb)
         if last is None or last[0] != frame.index - 1:
             return True
         return float(np.abs(thumb - last[1]).mean()) > CUT_THRESHOLD
+
+    def _thumbnail(self, frame: Frame) -> np.ndarray:
+        """`frame`'s grey thumbnail, made once for the cut test and the budget."""
+        if self._frame_thumb is None or self._frame_thumb[0] != frame.index:
+            self._frame_thumb = (frame.index, self.ops.thumbnail(frame))
+        return self._frame_thumb[1]

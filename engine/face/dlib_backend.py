@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 
 from ghost_engine.errors import OptionalDependencyError
+from ghost_engine.face.detection_budget import RegionPlan, SearchRegion
+from ghost_engine.face.dlib_regions import RegionSearch
 from ghost_engine.types import Face
 
 # 68-point indices that give GHOST's 5 points: eye centres, nose tip, mouth corners.
@@ -96,26 +98,37 @@ class DlibDetector:
     def __init__(self, config: DlibConfig = DlibConfig()) -> None:
         dlib = import_dlib()
         self.config = config
+        self._dlib = dlib
         self._hog = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(
             str(dlib_model_path("shape_predictor_68_face_landmarks.dat"))
         )
         self._rect = dlib.rectangle
+        self._search: RegionSearch | None = None
+        self._search_error: str | None = None
 
     def landmarks68(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
         """The 68 points (68, 2) of the face inside `box` (x1, y1, x2, y2) of RGB `image`."""
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
         return _shape_to_array(self._predictor(image, self._rect(x1, y1, x2, y2)))
 
+    def _scale(self, height: int, width: int) -> float:
+        """The factor the HOG search shrinks a (height, width) image by (`max_side`)."""
+        side = max(height, width)
+        if self.config.max_side is not None and side > self.config.max_side:
+            return self.config.max_side / side
+        return 1.0
+
+    def _searched(self, image: np.ndarray, scale: float) -> np.ndarray:
+        if scale == 1.0:
+            return image
+        return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
     def detect_one(self, image: np.ndarray) -> list[tuple[Face, np.ndarray]]:
         """Faces of one RGB image with their 68 points, best HOG score first."""
         image = np.ascontiguousarray(image)
-        scale = 1.0
-        small = image
-        side = max(image.shape[:2])
-        if self.config.max_side is not None and side > self.config.max_side:
-            scale = self.config.max_side / side
-            small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        scale = self._scale(*image.shape[:2])
+        small = self._searched(image, scale)
         rects, scores, _ = self._hog.run(small, self.config.upsample, self.config.score_threshold)
         found = []
         for rect, score in sorted(zip(rects, scores, strict=True), key=lambda rs: -rs[1]):
@@ -126,6 +139,72 @@ class DlibDetector:
 
     def __call__(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
         return [[face for face, _ in self.detect_one(img)] for img in images]
+
+    # -- the detection budget's region search (`ghost_engine.face.detection_budget`) ---------
+
+    def _region_search(self) -> RegionSearch | None:
+        """The region search, made once from the detector held in memory (no file)."""
+        if self._search is None and self._search_error is None:
+            try:
+                self._search = RegionSearch(self._dlib, self._hog)
+            except ValueError as exc:  # a dlib build that lays its detector out otherwise
+                self._search_error = str(exc)
+        return self._search
+
+    @property
+    def searches_regions(self) -> bool:
+        """Whether regions can be searched: not with HOG upsampling (the search starts
+        its pyramid from the image itself), nor with a dlib build this module cannot read."""
+        return self.config.upsample == 0 and self._region_search() is not None
+
+    def plan_regions(
+        self, frame_size: tuple[int, int], regions: Sequence[SearchRegion]
+    ) -> RegionPlan | None:
+        """Crops that give the boxes of a full-frame detection inside `regions` (see
+        `dlib_regions`): each region's part of the frame, or the whole frame where dlib's
+        own pyramid of it costs less (or `max_side` shrinks it first)."""
+        search = self._region_search()
+        if search is None or self.config.upsample != 0 or not regions:
+            return None
+        width, height = frame_size
+        scale = self._scale(height, width)
+        size = (round(height * scale), round(width * scale))
+        plan = search.plan(size, [(r.area * scale, r.face * scale) for r in regions])
+        if plan is None:
+            return None
+        if scale != 1.0 or plan.whole:
+            crops = [(0, 0, width, height)]
+        else:
+            crops = [(x0, y0, x1, y1) for y0, y1, x0, x1 in plan.footprints]
+        return RegionPlan(tuple(crops), (plan, scale))
+
+    def detect_crops(self, plan: RegionPlan, crops: Sequence[np.ndarray]) -> list[Face] | None:
+        """The faces of a full-frame detection inside the planned regions, best first,
+        with their landmarks from the same pixels; None where the search cannot tell they
+        are (`RegionSearch.trusted`)."""
+        search = self._region_search()
+        if search is None:
+            raise RuntimeError("detect_crops needs a plan from plan_regions")
+        searched, scale = plan.detail
+        crops = [np.ascontiguousarray(c) for c in crops]
+        images = crops
+        if scale != 1.0:
+            images = [self._searched(crops[0], scale)]
+            if images[0].shape[:2] != searched.sizes[0]:
+                raise RuntimeError(
+                    f"shrunk frame is {images[0].shape[:2]}, planned {searched.sizes[0]}"
+                )
+        found = search.search(searched, images, self.config.score_threshold)
+        if found is None:
+            return None
+        faces = []
+        for cand in found:
+            box = np.array(cand.rect, np.float64) / scale
+            index = 0 if len(crops) == 1 else cand.region
+            x0, y0 = plan.crops[index][:2]
+            lm = self.landmarks68(crops[index], box - [x0, y0, x0, y0]) + [x0, y0]
+            faces.append(Face(box=box, score=cand.score, kps=five_points(lm)))
+        return faces
 
 
 class DlibLandmarks68:

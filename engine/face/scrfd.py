@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from ghost_engine.errors import CheckpointError
+from ghost_engine.face.detection_budget import RegionPlan, SearchRegion
 from ghost_engine.types import Face
 
 # Output count -> (strides, anchors per cell). SCRFD exports put all score maps first,
@@ -27,13 +28,18 @@ _LAYOUTS = {9: ((8, 16, 32), 2), 15: ((8, 16, 32, 64, 128), 1)}
 
 @dataclass(frozen=True)
 class ScrfdConfig:
-    """GHOST's settings: 640x640 input, score threshold 0.6, NMS IoU 0.4."""
+    """GHOST's settings: 640x640 input, score threshold 0.6, NMS IoU 0.4.
+
+    `region_side`: the square input a region search letterboxes each region's window
+    into (the detection budget, `ghost_engine.face.detection_budget`), for graphs whose
+    input size is dynamic (as `scrfd_10g_bnkps.onnx`'s, 1x3x?x?)."""
 
     input_size: tuple[int, int] = (640, 640)  # (width, height)
     score_threshold: float = 0.6
     nms_threshold: float = 0.4
     mean: float = 127.5
     std: float = 128.0
+    region_side: int = 320
 
 
 def anchor_centers(height: int, width: int, stride: int, num_anchors: int) -> np.ndarray:
@@ -139,6 +145,8 @@ class ScrfdDetector:
         self.output_names = [o.name for o in outputs]
         self.batched = len(outputs[0].shape) == 3
         batch_dim = inp.shape[0] if inp.shape else 1
+        spatial = list(inp.shape[2:4]) if inp.shape and len(inp.shape) == 4 else []
+        self.dynamic_size = len(spatial) == 2 and not all(isinstance(d, int) for d in spatial)
         self.max_batch = None if (self.batched and not isinstance(batch_dim, int)) else 1
         if len(outputs) not in _LAYOUTS:
             raise CheckpointError(
@@ -211,3 +219,140 @@ class ScrfdDetector:
                 [Face(box=b, score=s, kps=p) for b, s, p in zip(boxes, scores, points, strict=True)]
             )
         return faces
+
+    # -- the detection budget's region search (`ghost_engine.face.detection_budget`) ---------
+
+    @property
+    def searches_regions(self) -> bool:
+        """Whether regions can be searched: the graph must take a smaller input."""
+        return self.dynamic_size and self.config.region_side < min(self.config.input_size)
+
+    def plan_regions(
+        self, frame_size: tuple[int, int], regions: Sequence[SearchRegion]
+    ) -> RegionPlan | None:
+        """One square window per region, letterboxed to `region_side`: the window is
+        `region_side / scale` frame pixels wide, `scale` being the full-frame letterbox
+        scale, so the network sees the face at the size a full-frame detection gives it;
+        it starts on a multiple of the coarsest stride (32 input pixels) where that is a
+        whole number of frame pixels, so the anchors and the resampled pixels are the
+        full-frame ones. None when a region does not fit in a window, or a window would
+        hold the whole frame."""
+        if not self.searches_regions or not regions:
+            return None
+        width, height = frame_size
+        side = self.config.region_side
+        scale = letterbox_scale(width, height, self.config.input_size)
+        window = int(round(side / scale))
+        if window >= width and window >= height:
+            return None
+        step = STRIDE_GRID / scale
+        grid = int(round(step)) if abs(step - round(step)) < 1e-6 else 1
+        crops = []
+        for region in regions:
+            x1, y1, x2, y2 = (float(v) for v in region.area)
+            if x2 - x1 > window or y2 - y1 > window:
+                return None
+            x0 = window_origin(x1, x2, window, width, grid)
+            y0 = window_origin(y1, y2, window, height, grid)
+            crops.append((x0, y0, min(x0 + window, width), min(y0 + window, height)))
+        return RegionPlan(tuple(crops), (width, height, side, window))
+
+    def detect_crops(self, plan: RegionPlan, crops: Sequence[np.ndarray]) -> list[Face] | None:
+        """The faces in the planned windows, in frame coordinates, best score first; None
+        when a face at a cut edge outscores a kept face it overlaps (the whole frame may
+        hold a better one there). A window cut short by the frame's edge is letterboxed
+        as if whole (its scale is the window's), as the frame's own edge pads."""
+        width, height, side, window = plan.detail
+        blobs, scales = [], []
+        for crop in crops:
+            canvas, _ = letterbox_window(np.ascontiguousarray(crop), window, side)
+            blobs.append(canvas)
+            scales.append(side / window)
+        raw = self._run(self._blob(blobs))
+        kept_parts, edge_parts = [], []
+        for (x0, y0, x1, y1), outputs, scale in zip(plan.crops, raw, scales, strict=True):
+            b, s, p = decode(
+                outputs, (side, side), self.config.score_threshold, 1.0, scale
+            )  # NMS across windows below (1.0: keep every box of this window for now)
+            b = b + np.array([x0, y0, x0, y0], np.float32)
+            p = p + np.array([x0, y0], np.float32)
+            guard = EDGE_GUARD / scale
+            inside = np.ones(len(b), bool)
+            if x0 > 0:
+                inside &= b[:, 0] >= x0 + guard
+            if y0 > 0:
+                inside &= b[:, 1] >= y0 + guard
+            if x1 < width:
+                inside &= b[:, 2] <= x1 - guard
+            if y1 < height:
+                inside &= b[:, 3] <= y1 - guard
+            kept_parts.append((b[inside], s[inside], p[inside]))
+            edge_parts.append((b[~inside], s[~inside]))
+        b = np.concatenate([k[0] for k in kept_parts])
+        s = np.concatenate([k[1] for k in kept_parts])
+        p = np.concatenate([k[2] for k in kept_parts])
+        order = np.argsort(-s, kind="stable")
+        b, s, p = b[order], s[order], p[order]
+        keep = nms(b, s, self.config.nms_threshold)
+        edge_boxes = np.concatenate([e[0] for e in edge_parts])
+        edge_scores = np.concatenate([e[1] for e in edge_parts])
+        if len(keep) and len(edge_boxes):
+            overlap = iou_inclusive(b[keep], edge_boxes)
+            better = edge_scores[None, :] > s[keep][:, None]
+            if (better & (overlap > self.config.nms_threshold)).any():
+                return None
+        return [Face(box=b[i], score=s[i], kps=p[i]) for i in keep]
+
+
+# Input pixels a region's face must keep from a window's cut edge (SCRFD's finest stride).
+EDGE_GUARD = 8
+# Windows start on multiples of the coarsest stride of the 3-stride layout (input pixels).
+STRIDE_GRID = 32
+
+
+def iou_inclusive(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, 4) x (M, 4) IoU with insightface's inclusive (+1) pixel areas, as `nms`."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt + 1, 0, None).prod(-1)
+    area_a = (a[:, 2:] - a[:, :2] + 1).prod(-1)
+    area_b = (b[:, 2:] - b[:, :2] + 1).prod(-1)
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
+
+
+def letterbox_scale(width: int, height: int, input_size: tuple[int, int]) -> float:
+    """The full-frame letterbox scale (input pixels per frame pixel), as `letterbox`."""
+    in_w, in_h = input_size
+    if height / width > in_h / in_w:
+        return in_h / height
+    return int(in_w * (height / width)) / height
+
+
+def letterbox_window(crop: np.ndarray, window: int, side: int) -> tuple[np.ndarray, float]:
+    """A window's crop (window x window frame pixels, or fewer where the frame ends)
+    resized by side / window into a zero side x side canvas (top left), as the frame's
+    letterbox resizes those pixels."""
+    scale = side / window
+    h, w = crop.shape[:2]
+    new_w, new_h = min(side, round(w * scale)), min(side, round(h * scale))
+    canvas = np.zeros((side, side, 3), np.uint8)
+    canvas[:new_h, :new_w] = cv2.resize(crop, (new_w, new_h))
+    return canvas, scale
+
+
+def window_origin(lo: float, hi: float, window: int, size: int, grid: int) -> int:
+    """Where a `window`-wide window holding [lo, hi] starts in a `size`-wide frame:
+    centred on the span, on a multiple of `grid` where one holds the span, inside the
+    frame where it fits."""
+    if size <= window:
+        return 0
+    start = int(np.floor(((lo + hi) / 2 - window / 2) / grid)) * grid
+    if start > lo:
+        start = int(np.floor(lo / grid)) * grid
+    if start + window < hi:
+        start = int(np.ceil((hi - window) / grid)) * grid
+    start = min(max(start, 0), size - window)
+    aligned = start // grid * grid
+    if aligned <= lo and aligned + window >= hi:
+        return int(aligned)
+    return int(start)

@@ -52,6 +52,19 @@ class SwapConfig:
     generator_engine: a TensorRT engine of the generator (`ghost-engine export --format
     tensorrt`) that the CUDA backend runs instead of PyTorch (video runs, --device cuda).
 
+    detect_every: the detection budget (`ghost_engine.face.detection_budget`): a
+    full-frame detection at least every this many frames, and on scene cuts, when no
+    face is tracked, when a track is lost or a new face found, and when the picture
+    outside the tracked faces changed by more than `detect_change_threshold` (mean grey
+    change, 0-255, of an 80 px block at 720p) from the frame before;
+    between them only the regions around the tracked faces are searched, which gives
+    the faces a full-frame detection gives there. A face coming in gradually outside the
+    tracked ones is found by the next full-frame detection, at most K - 1 frames late.
+    1 detects every frame whole; detectors
+    that cannot search regions (dlib with upsampling, SCRFD graphs of a fixed input
+    size) always do. 10: on nggyup.mp4 with dlib 2.8x less detection time than 1
+    (20: 3.1x) with the same faces (bench/results/detection_budget.json).
+
     runtime: how the generator runs; "auto" takes the faster one measured for the device
     (`ghost_engine.runtime.defaults`: ONNX Runtime on CPUs, PyTorch on CUDA).
     """
@@ -76,6 +89,8 @@ class SwapConfig:
     runtime: str = "auto"
     detect_max_side: int | None = None
     generator_engine: Path | None = None
+    detect_every: int = 10
+    detect_change_threshold: float = 40.0
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -98,6 +113,20 @@ class SwapConfig:
                 f"detect_max_side must be at least 64; got {self.detect_max_side}",
                 option=cli_flag("detect_max_side"),
                 value=self.detect_max_side,
+            )
+        if self.detect_every < 1:
+            raise UserInputError(
+                f"detect_every must be at least 1 (1: a full-frame detection on every "
+                f"frame); got {self.detect_every}",
+                option=cli_flag("detect_every"),
+                value=self.detect_every,
+            )
+        if not 0.0 < self.detect_change_threshold <= 255.0:
+            raise UserInputError(
+                "detect_change_threshold must be above 0 and at most 255 (mean grey "
+                f"change); got {self.detect_change_threshold}",
+                option=cli_flag("detect_change_threshold"),
+                value=self.detect_change_threshold,
             )
         if self.batch_size < 1:
             raise UserInputError(

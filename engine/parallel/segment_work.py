@@ -197,5 +197,12 @@ def _check_files(files: dict[str, str], planned: dict[str, str]) -> None:
 
 
 def worker_threads(cores: int | None, workers: int) -> int:
-    """Each of `workers` local CPU workers gets an equal share of the cores (at least 1)."""
-    return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
+    """Each of `workers` local CPU workers gets an equal share of the cores (at least 1),
+    at most `OMP_NUM_THREADS` where that is set (the cap a user gives every process).
+
+    PyTorch's CPU kernels split their sums by thread count, so a generator batch of
+    several faces can differ in the last bits between thread counts: frames equal a
+    sequential run's when both use the same threads per process."""
+    share = max(1, (cores or len(os.sched_getaffinity(0)) or 1) // max(1, workers))
+    cap = os.environ.get("OMP_NUM_THREADS", "")
+    return min(share, int(cap)) if cap.isdigit() and int(cap) > 0 else share

@@ -38,11 +38,12 @@ ALLOWED: dict[str, set[str]] = {
     "pipeline": BASE
     | {"kernels", "networks", "runtime", "video", "face", "backend", "store", "export"},
     "api": BASE | {"video", "face", "backend", "pipeline"},
+    "parallel": BASE | {"runtime", "video", "face", "backend", "pipeline", "store"},
     "webcam": BASE | {"runtime", "video", "face", "backend", "pipeline"},
     "training": BASE | {"kernels", "networks", "runtime", "video", "face", "store"},
     "measure": BASE
     | {"kernels", "networks", "runtime", "video", "face", "backend", "store", "export"}
-    | {"pipeline", "webcam"},
+    | {"pipeline", "webcam", "parallel"},
     "commands": None,  # the command line may use everything
     "cli": None,
     "__main__": None,

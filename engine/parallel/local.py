@@ -50,7 +50,8 @@ def _worker(conn: Connection) -> None:
             try:
                 value = task.fn(*task.args, progress=progress)
             except Exception as exc:  # reported to the coordinator, which decides
-                conn.send(("error", (describe(exc), retryable(exc))))
+                seconds = time.perf_counter() - started
+                conn.send(("error", (describe(exc), retryable(exc), seconds)))
                 continue
             conn.send(("done", (value, time.perf_counter() - started)))
     except KeyboardInterrupt:
@@ -161,10 +162,12 @@ class _Run:
         outcome = self.outcomes[number]
         if kind == "done":
             value, seconds = detail
-            outcome.ok, outcome.value, outcome.seconds = True, value, round(seconds, 4)
+            outcome.ok, outcome.value = True, value
+            outcome.seconds = round(outcome.seconds + seconds, 4)
             self._settled(number)
         else:
-            message, again = detail
+            message, again, seconds = detail
+            outcome.seconds = round(outcome.seconds + seconds, 4)
             self._failed(number, message, again)
 
     def _failed(self, number: int, message: str, again: bool) -> None:

@@ -28,7 +28,7 @@ class Task:
 @dataclass
 class Outcome:
     """What became of a task: its value, or the error of its last attempt; every
-    attempt's error (a dead worker included) in `errors`."""
+    attempt's error (a dead worker included) in `errors`; `seconds` over all attempts."""
 
     key: str
     ok: bool = False

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_module
 from parallel_clip import FRAMES, env, frames, make_clip, run_argv
 
 
@@ -105,3 +106,29 @@ def test_a_worker_killed_mid_segment_has_its_segment_redone(
     assert f"(pid {victim})" not in redone[0]["worker"]  # done again by another process
     (error,) = redone[0]["errors"]
     assert "died (signal 9)" in error and redone[0]["key"] in error
+
+
+@pytest.mark.slow
+def test_three_workers_on_a_local_ray_cluster_give_the_sequential_frames(
+    media, clip, models, sequential, tmp_path
+):
+    ray = require_module("ray", "the Ray scheduler needs the ray extra")
+    context = ray.init(
+        num_cpus=3, include_dashboard=False, object_store_memory=80 * 2**20, log_to_driver=False
+    )
+    try:
+        address = context.address_info["gcs_address"]
+        out, report = tmp_path / "ray.mkv", tmp_path / "report.json"
+        argv = [*run_argv(clip, out, media, models), "--workers", "3", "--ray", address]
+        done = subprocess.run([*argv, "--json", str(report)], env=env(), capture_output=True)
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        nodes = ray.nodes()
+    finally:
+        ray.shutdown()
+    _same(frames(out), sequential)
+    parallel = json.loads(report.read_text())["settings"]["parallel"]
+    assert parallel["scheduler"] == f"ray ({address})"
+    assert all(s["ok"] and s["attempts"] == 1 for s in parallel["segments"])
+    pids = {s["worker"] for s in parallel["segments"]}
+    assert len(pids) >= 2 and all(str(os.getpid()) not in p for p in pids)  # Ray's workers
+    assert len(nodes) == 1 and nodes[0]["Resources"]["CPU"] == 3

@@ -179,12 +179,16 @@ def _synthesise(
     tasks = [Task(f"segment {k}", synthesise_segment, (spec, k)) for k in pending]
     progress = Progress(sum(plan.frame_count(k) for k in pending), job.progress)
 
+    counted: dict[str, int] = {}  # frames reported so far per segment
+
     def events(kind: str, key: str, detail: Any) -> None:
         if kind == "progress":
-            for _ in range(int(detail)):
-                progress()
+            _advance(progress, int(detail))
+            counted[key] = counted.get(key, 0) + int(detail)
         elif kind == "end" and detail.ok:
-            _journal(journal, work, SegmentRecord(**detail.value["record"]))
+            record = SegmentRecord(**detail.value["record"])
+            _advance(progress, record.frames - counted.get(key, 0))  # Ray: at the end
+            _journal(journal, work, record)
 
     try:
         outcomes = run_tasks(tasks, scheduler, events)
@@ -199,6 +203,11 @@ def _synthesise(
             path=work,
         )
     return outcomes
+
+
+def _advance(progress: Progress, frames: int) -> None:
+    for _ in range(max(0, frames)):
+        progress()
 
 
 def _journal(journal: Journal, work: Path, record: SegmentRecord) -> None:

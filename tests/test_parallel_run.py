@@ -132,3 +132,57 @@ def test_three_workers_on_a_local_ray_cluster_give_the_sequential_frames(
     pids = {s["worker"] for s in parallel["segments"]}
     assert len(pids) >= 2 and all(str(os.getpid()) not in p for p in pids)  # Ray's workers
     assert len(nodes) == 1 and nodes[0]["Resources"]["CPU"] == 3
+
+
+def _is_worker(pid: int) -> bool:
+    """A spawned worker process (not multiprocessing's resource tracker)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return False
+    return b"spawn_main" in command
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_sigterm_stops_every_worker_and_resume_finishes_the_same_frames(
+    media, clip, models, sequential, tmp_path
+):
+    from ghost_engine.parallel.plan import PLAN_NAME
+    from ghost_engine.video.journal import JOURNAL_NAME
+    from ghost_engine.video.workdir import work_dir_for
+
+    out, report = tmp_path / "par.mkv", tmp_path / "report.json"
+    argv = [*run_argv(clip, out, media, models), "--workers", "3", "--json", str(report)]
+    work = work_dir_for(out)
+    proc = subprocess.Popen(argv, env=env(), stderr=subprocess.PIPE, text=True)
+    deadline, workers = time.monotonic() + 300, set()
+    while True:
+        assert proc.poll() is None, f"the run ended before it was stopped: {proc.stderr}"
+        assert time.monotonic() < deadline
+        workers |= {pid for pid in _children(proc.pid) if _is_worker(pid)}
+        try:
+            if json.loads((work / JOURNAL_NAME).read_text())["segments"]:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "--resume" in err.strip().splitlines()[-1]
+    assert len(workers) == 3 and not [pid for pid in workers if _alive(pid)]
+    assert not out.exists() and (work / PLAN_NAME).is_file()
+    done = subprocess.run([*argv, "--resume"], env=env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    _same(frames(out), sequential)
+    data = json.loads(report.read_text())
+    assert data["resumed_segments"] >= 1 and data["settings"]["parallel"]["analysis"]["reused"]
+    assert len(data["settings"]["parallel"]["segments"]) == 4 - data["resumed_segments"]

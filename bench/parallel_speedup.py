@@ -168,9 +168,7 @@ def main() -> None:
             "predicted": predict(phases),
         }
         if args.measure:
-            result["measured"] = measure_runs(
-                clip, source, args.frames, args.segment_seconds, work
-            )
+            result["measured"] = measure_runs(clip, source, args.frames, args.segment_seconds, work)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("phases", "predicted")}, indent=2))
     if "measured" in result:

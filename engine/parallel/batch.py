@@ -105,7 +105,7 @@ def _jsonl_jobs(source: Path, text: str) -> list[dict]:
             continue
         try:
             entry = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise UserInputError(
                 f"line {number} of {one_line(str(source))} is not JSON ({exc.msg})", path=source
             ) from exc

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from ghost_engine.errors import UserInputError
+from ghost_engine.face.records import AnalysedFrame
 from ghost_engine.face.swap_config import SwapConfig
 from ghost_engine.face.synthesis import SynthesisStage
 from ghost_engine.parallel.plan import Plan, PlannedFrame, read_plan
@@ -119,19 +120,22 @@ def synthesise_segment(spec: SegmentSpec, segment: int, progress: Progress | Non
     return {"record": asdict(record), "seconds": round(time.perf_counter() - started, 4)}
 
 
-def _calls(spec: SegmentSpec, segment: int, planned: list[PlannedFrame]):
+def _calls(
+    spec: SegmentSpec, segment: int, planned: list[PlannedFrame]
+) -> Iterator[list[AnalysedFrame]]:
     """The segment's analysed frames, grouped as the sequential run's synthesis calls."""
     frames = read_frames(
         spec.target, start_s=spec.segments.start_s(segment) or None, first_index=planned[0].index
     )
     wanted = iter(planned)
-    expected = next(wanted)
+    expected: PlannedFrame | None = next(wanted)
     group: list = []
     try:
         for frame in frames:
             seg = spec.segments.index_of(frame.pts or 0)
             if seg < segment:
                 continue
+            assert expected is not None  # the loop stops after the last planned frame
             if frame.index != expected.index or frame.pts != expected.pts:
                 raise UserInputError(
                     f"frame {frame.index} (pts {frame.pts}) of {spec.target} is not the one "
@@ -144,7 +148,7 @@ def _calls(spec: SegmentSpec, segment: int, planned: list[PlannedFrame]):
                 yield [i for _, i in group]
                 group = []
             group.append((expected.call, item))
-            expected = next(wanted, None)  # type: ignore[arg-type]
+            expected = next(wanted, None)
             if expected is None:
                 break
     finally:

@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from conftest import require_module
 from parallel_clip import make_clip
 
 from ghost_engine.errors import UserInputError
@@ -104,3 +105,34 @@ def test_a_bad_job_list_is_refused_before_anything_runs(tmp_path, text, words):
     with pytest.raises(UserInputError, match=words) as info:
         read_jobs(jobs, KNOWN)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_jobs_run_as_ray_tasks_on_a_local_cluster(media, tmp_path):
+    ray = require_module("ray", "the Ray scheduler needs the ray extra")
+    make_clip(media, tmp_path / "two.mp4")
+    blank = tmp_path / "blank.png"
+    av_image = av.VideoFrame.from_ndarray(np.full((200, 200, 3), 128, np.uint8), format="rgb24")
+    av_image.to_image().save(blank)
+    jobs = tmp_path / "jobs.toml"
+    beckham = media / "faces" / "beckham.jpg"
+    jobs.write_text(
+        f'[[job]]\ntarget = "two.mp4"\noutput = "a.mkv"\nsource = "{beckham}"\n\n'
+        '[[job]]\ntarget = "two.mp4"\noutput = "b.mkv"\nsource = "blank.png"\n'
+    )
+    context = ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 2**20)
+    try:
+        report = tmp_path / "report.json"
+        argv = [sys.executable, "-m", "ghost_engine", "batch", str(jobs), "--jobs", "2"]
+        argv += ["--ray", context.address_info["gcs_address"], "--report", str(report)]
+        argv += ["--", "--generator", "passthrough", "--detector", "dlib", "--recognizer"]
+        argv += ["dlib", "--codec", "ffv1", "--models-dir", str(tmp_path / "m")]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    finally:
+        ray.shutdown()
+    assert done.returncode == 1, done.stderr
+    first, second = json.loads(report.read_text())["results"]
+    assert first["status"] == "ok" and _frame_count(tmp_path / "a.mkv") == 12
+    assert second["status"] == "failed" and "blank.png" in second["error"]
+    assert second["attempts"] == 1 and not (tmp_path / "b.mkv").exists()
+    assert "pid" in first["worker"]  # the Ray worker that ran it

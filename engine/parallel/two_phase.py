@@ -107,6 +107,9 @@ def run_two_phase(
             outcomes = _synthesise(job, spec, scheduler, work, journal)
         except KeyboardInterrupt as exc:
             raise _interrupted(work) from exc
+        except BaseException:
+            _keep_or_discard(work)
+            raise
         _finish(job, work, journal)
     report.frames = journal.frames
     report.frames_with_faces = journal.frames_with_faces
@@ -235,6 +238,20 @@ def _outcome_dict(outcome: Outcome) -> dict[str, Any]:
     data.pop("value")
     data["redone"] = outcome.redone
     return data
+
+
+def _keep_or_discard(work: Path) -> None:
+    """After an error: a work folder with finished segments stays for --resume, one
+    without goes (as after a sequential run's error)."""
+    if not work.is_dir():
+        return
+    if (work / JOURNAL_NAME).is_file() and list(work.glob("segment-*")):
+        _log.warning(
+            "stopped; the finished segments are kept in %s, run again with --resume",
+            one_line(str(work)),
+        )
+        return
+    remove_work_dir(work)
 
 
 def _interrupted(work: Path) -> RunInterrupted:

@@ -24,6 +24,7 @@ _TERMINATED = 128 + signal.SIGTERM
 # name -> (module, attribute, one-line help shown before the module is imported)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("ghost_engine.commands.run", "run", "Swap faces in a video or image."),
+    "batch": ("ghost_engine.commands.batch", "batch", "Run many swap jobs and report each."),
     "models": ("ghost_engine.commands.models", "models", "List, download and verify models."),
     "export": ("ghost_engine.commands.export", "export", "Export networks to ONNX/TensorRT."),
     "bench": ("ghost_engine.commands.bench", "bench", "Measure throughput per stage."),

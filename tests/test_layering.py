@@ -40,11 +40,12 @@ ALLOWED: dict[str, set[str]] = {
     | {"kernels", "networks", "runtime", "video", "face", "backend", "store", "export"}
     | {"provenance"},
     "api": BASE | {"video", "face", "backend", "pipeline", "provenance"},
+    "parallel": BASE | {"runtime", "video", "face", "backend", "pipeline", "store", "provenance"},
     "webcam": BASE | {"runtime", "video", "face", "backend", "pipeline"},
     "training": BASE | {"kernels", "networks", "runtime", "video", "face", "store"},
     "measure": BASE
     | {"kernels", "networks", "runtime", "video", "face", "backend", "store", "export"}
-    | {"pipeline", "webcam"},
+    | {"pipeline", "webcam", "parallel"},
     "commands": None,  # the command line may use everything
     "cli": None,
     "__main__": None,

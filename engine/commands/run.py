@@ -58,6 +58,33 @@ def parse_time(text: str | None, option: str | None = None) -> float | None:
     return seconds
 
 
+def _two_phase_runner(target: Path, workers: int, ray_address: str | None, config):
+    """`swap` for --workers N / --ray: a video runs in two phases (analysis once, then
+    N workers synthesise segments); an image has nothing to split and runs as it is."""
+    from ghost_engine.api import swap
+    from ghost_engine.parallel.scheduler import SchedulerConfig
+    from ghost_engine.parallel.segment_work import worker_threads
+    from ghost_engine.parallel.two_phase import swap_video_parallel
+    from ghost_engine.runtime.devices import is_gpu
+    from ghost_engine.video.media import MediaKind, detect_kind
+
+    if detect_kind(Path(target)) is MediaKind.IMAGE:
+        return swap
+    gpu = is_gpu(config.device)
+    scheduler = SchedulerConfig(
+        workers=workers,
+        cpus=1 if gpu else worker_threads(None, workers),
+        gpus=1 if gpu else 0,
+        ray_address=ray_address,
+        env=() if gpu else (("OMP_NUM_THREADS", str(worker_threads(None, workers))),),
+    )
+
+    def run_video(target, sources, output, **options):
+        return swap_video_parallel(target, sources, output, scheduler=scheduler, **options)
+
+    return run_video
+
+
 def parse_sources(values: tuple[str, ...]) -> list[list[Path]]:
     """`-s a.jpg,b.jpg -s c.jpg` -> [[a, b], [c]]: commas join photos of one person."""
     return [[Path(p) for p in value.split(",") if p] for value in values]
@@ -127,6 +154,20 @@ def parse_sources(values: tuple[str, ...]) -> list[list[Path]]:
     "source it got and its similarities (see the README).",
 )
 @provenance_options
+@count_option(
+    "--workers",
+    1,
+    "Run a video in two phases: analysis once, then this many processes synthesise "
+    "whole segments (a GPU each with --device cuda, else a share of the CPU cores).",
+    high=1024,
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    metavar="auto|ADDRESS",
+    help="Run the --workers as Ray tasks on a cluster (`auto`: the running one); every "
+    "path must be one all nodes see. Needs the `ray` extra.",
+)
 @quiet_option("No progress output (warnings still show).")
 def run(**opts) -> None:
     """Swap faces in TARGET (a video or an image, told apart by content) into OUTPUT.
@@ -176,7 +217,10 @@ def run(**opts) -> None:
     )
     overwrite = confirm_overwrite(opts["output"], opts["overwrite"])
     config = make_config(**swap_config_fields(opts), **{name: opts[name] for name in _RUN_FIELDS})
-    report = swap(
+    runner = swap
+    if opts["workers"] > 1 or opts["ray_address"] is not None:
+        runner = _two_phase_runner(opts["target"], opts["workers"], opts["ray_address"], config)
+    report = runner(
         opts["target"],
         sources,
         opts["output"],

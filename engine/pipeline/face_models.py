@@ -282,3 +282,16 @@ def build_models(
         enhancer=load.enhancer(),
         files=lazy.identities(),
     )
+
+
+def build_synthesis_models(
+    config: SwapConfig, sessions: SessionOpener, store: ModelStore | None = None
+) -> tuple[SynthesisModels, dict[str, str]]:
+    """Only what synthesis runs (generator, mask landmarks, enhancer) and the identities
+    of the files loaded: a synthesis worker of a two-phase run needs no detector or
+    recogniser, since the analysis plan holds every face and source identity."""
+    lazy = _LazyStore(config, store)
+    lazy.prefetch(required_models(config, lazy))
+    load = _Loader(config, sessions, lazy)
+    models = SynthesisModels(load.generator(), load.landmarks(), load.enhancer())
+    return models, lazy.identities()

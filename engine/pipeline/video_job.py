@@ -280,6 +280,18 @@ def _run_journalled(
     return report
 
 
+def segment_format(codec: str) -> tuple[str, str]:
+    """(muxer, file suffix) of the segment files for `codec` (a two-phase run's workers
+    write the same files as a sequential run)."""
+    return _SEGMENT_FORMAT.get(codec, ("mp4", ".mp4"))
+
+
+def job_fingerprint(job: VideoJob, info: VideoInfo) -> dict:
+    """What a resume must find unchanged: the target by path, size and time, the encode
+    settings, the range, the segment length and the stages' own fingerprint."""
+    return _fingerprint(job, info)
+
+
 def _suffixes(formats: tuple[str, ...]) -> list[str]:
     return [suffix for suffix, fmt in CONTAINERS.items() if fmt in formats]
 

@@ -49,7 +49,11 @@ def test_three_local_workers_give_the_sequential_frames(media, clip, models, seq
     done = subprocess.run(argv, env=env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     _same(frames(out), sequential)
-    parallel = json.loads(report.read_text())["settings"]["parallel"]
+    data = json.loads(report.read_text())
+    # the joined output goes through the same signing step as a sequential run's (an
+    # .mkv carries the plain label only, and the report says so)
+    assert data["provenance"]["form"] == "label" and ".mkv" in data["provenance"]["reason"]
+    parallel = data["settings"]["parallel"]
     assert parallel["workers"] == 3 and parallel["scheduler"] == "local"
     assert [s["key"] for s in parallel["segments"]] == [f"segment {k}" for k in range(4)]
     assert all(s["ok"] and s["attempts"] == 1 for s in parallel["segments"])

@@ -35,19 +35,18 @@ from ghost_engine.pipeline.video_job import (
     VideoJob,
     check_video_job,
     job_fingerprint,
+    join_and_sign,
     segment_format,
 )
+from ghost_engine.provenance.manifest import ProvenanceConfig
 from ghost_engine.video.encode import EncodeSettings
 from ghost_engine.video.fingerprint import photos_fingerprint
 from ghost_engine.video.journal import JOURNAL_NAME, Journal, SegmentRecord
 from ghost_engine.video.lock import OutputLock
-from ghost_engine.video.mux import TimeRange, mux_output
+from ghost_engine.video.mux import TimeRange
 from ghost_engine.video.output import (
-    commit,
-    discard,
     final_path,
     remove_stale_partials,
-    temp_path_for,
 )
 from ghost_engine.video.pixels import DEFAULT_MAX_PIXELS
 from ghost_engine.video.segments import SegmentPlan
@@ -110,7 +109,9 @@ def run_two_phase(
         except BaseException:
             _keep_or_discard(work)
             raise
-        _finish(job, work, journal)
+        join_and_sign(job, [work / s.file for s in journal.segments], work, report)
+        if job.faces_log is not None:
+            SegmentedFacesLog(work).join([s.index for s in journal.segments], job.faces_log)
     report.frames = journal.frames
     report.frames_with_faces = journal.frames_with_faces
     report.frames_without_faces = journal.frames - journal.frames_with_faces
@@ -220,19 +221,6 @@ def _journal(journal: Journal, work: Path, record: SegmentRecord) -> None:
     journal.save(work)
 
 
-def _finish(job: VideoJob, work: Path, journal: Journal) -> None:
-    files = [work / s.file for s in journal.segments]
-    temp = temp_path_for(job.output)
-    try:
-        mux_output(files, job.target, temp, job.time_range)
-        commit(temp, job.output, replace=job.overwrite)
-    except BaseException:
-        discard(temp)
-        raise
-    if job.faces_log is not None:
-        SegmentedFacesLog(work).join([s.index for s in journal.segments], job.faces_log)
-
-
 def _outcome_dict(outcome: Outcome) -> dict[str, Any]:
     data = dataclasses.asdict(outcome)
     data.pop("value")
@@ -286,9 +274,10 @@ def swap_video_parallel(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     on_damage: str = "warn",
     faces_log: Path | None = None,
+    provenance: ProvenanceConfig | None = None,
 ) -> RunReport:
     """`ghost_engine.swap_video` in two phases on `scheduler`'s workers; the same
-    arguments, the same output frames."""
+    arguments, the same output frames, signed the same way."""
     config = config or SwapConfig()
     encode = encode or EncodeSettings()
     refs = [Path(p) for p in target_faces]
@@ -314,6 +303,7 @@ def swap_video_parallel(
         max_pixels=max_pixels,
         on_damage=on_damage,
         faces_log=None if faces_log is None else Path(faces_log),
+        provenance=provenance or ProvenanceConfig(),
     )
     report = RunReport(
         kind="video",

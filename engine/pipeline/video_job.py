@@ -271,7 +271,7 @@ def _run_journalled(
             "nothing to write",
             path=job.target,
         )
-    mux = _finish(job, writer, work, report)
+    mux = join_and_sign(job, writer.segment_files(), work, report)
     if faces_log is not None and job.faces_log is not None:
         faces_log.join([s.index for s in journal.segments], job.faces_log)
     _fill_report(report, stats, journal, stages, mux)
@@ -342,12 +342,15 @@ def _segment_writer(
     )
 
 
-def _finish(job: VideoJob, writer: SegmentWriter, work: Path, report: RunReport) -> MuxResult:
+def join_and_sign(
+    job: VideoJob, segment_files: Sequence[Path], work: Path, report: RunReport
+) -> MuxResult:
     """Join the segments into the temporary file, sign it whole (its signed copy is
-    made in the work folder), then rename it onto the output."""
+    made in the work folder), then rename it onto the output: the one way a video job's
+    output appears, sequential or two-phase."""
     temp = temp_path_for(job.output)
     try:
-        result = mux_output(writer.segment_files(), job.target, temp, job.time_range)
+        result = mux_output(list(segment_files), job.target, temp, job.time_range)
         scratch = work / f"signing{Path(job.output).suffix}"
         inputs = (("target", Path(job.target)), *job.inputs)
         report.provenance = seal_file(temp, scratch, job.output, job.provenance, inputs).as_dict()

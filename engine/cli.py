@@ -30,6 +30,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "webcam": ("ghost_engine.commands.webcam", "webcam", "Swap faces live from a camera."),
     "train": ("ghost_engine.commands.train", "train", "Prepare data and train networks."),
     "convert": ("ghost_engine.commands.convert", "convert", "Convert a checkpoint safely."),
+    "ui": ("ghost_engine.commands.ui", "ui", "Serve the preview UI in the browser."),
 }
 
 

@@ -99,7 +99,9 @@ def build_app(session: UiSession) -> gr.Blocks:
                     )
             controls = [mask_mode, smoothing, color_match, enhance, blocks, threshold]
             with gr.Row():
-                time_s = gr.Number(value=0.0, minimum=0.0, label="Preview at (seconds)")
+                time_s = gr.Number(
+                    value=0.0, minimum=0.0, label="Preview at (seconds)", elem_id="preview-time"
+                )
                 preview = gr.Button("Preview", elem_id="preview", scale=0)
             with gr.Row():
                 before = gr.Image(label="Before", interactive=False, elem_id="before")

@@ -35,7 +35,7 @@ def _paths(value: Any) -> list[Path]:
     if not value:
         return []
     values = value if isinstance(value, list) else [value]
-    return [Path(getattr(v, "name", v)) for v in values]
+    return [Path(str(getattr(v, "name", v))) for v in values]
 
 
 def _target(value: Any) -> Path:

@@ -9,6 +9,7 @@ reaches the page as the one line the CLI prints (`message`), never a traceback.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import threading
@@ -288,7 +289,7 @@ class DownloadWatch(Progress):
     """The model store's progress reporter, kept as state a page can poll (`text`)."""
 
     def __init__(self) -> None:
-        super().__init__(stream=_Discard())
+        super().__init__(stream=io.StringIO())  # every method that writes is replaced
         self._state: dict[str, tuple[int, int | None]] = {}
         self._done: list[str] = []
         self._guard = threading.Lock()
@@ -327,19 +328,6 @@ class DownloadWatch(Progress):
                 size = f" of {total / MB:.1f} MB" if total else ""
                 lines.append(f"{label}: {done / MB:.1f} MB{size}")
         return "\n".join(lines)
-
-
-class _Discard:
-    """A text stream that keeps nothing (the base reporter's terminal output)."""
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        """Nothing is buffered."""
-
-    def isatty(self) -> bool:
-        return False
 
 
 def _safe_stem(path: Path) -> str:

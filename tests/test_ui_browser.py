@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,3 +141,35 @@ def test_a_bad_upload_shows_the_engines_line_and_the_server_goes_on(
     _upload(page, "target", media / "videos" / "dance.mp4")
     page.click("#find-people")
     page.locator("#status").get_by_text("1 person(s) found").wait_for()
+
+
+def test_runs_from_two_pages_take_turns(browser, server, media, monkeypatch) -> None:
+    """One swap at a time per server: a second page's run waits in the queue."""
+    from ghost_engine.errors import RunInterrupted
+    from ghost_engine.ui.session import UiSession
+
+    spans: list[tuple[float, float]] = []
+
+    def slow_run(self, *args, **kwargs):
+        began = time.monotonic()
+        time.sleep(1.5)
+        spans.append((began, time.monotonic()))
+        raise RunInterrupted("the run was cancelled; no output was written")
+
+    monkeypatch.setattr(UiSession, "run", slow_run)
+    pages = [browser.new_page() for _ in range(2)]
+    try:
+        for one in pages:
+            one.set_default_timeout(WAIT_MS)
+            one.goto(server.url)
+            _upload(one, "target", media / "faces" / "mark.jpg")
+        for one in pages:
+            one.click("#run")
+        for one in pages:
+            one.locator("#run-status").get_by_text("the run was cancelled").wait_for()
+    finally:
+        for one in pages:
+            one.close()
+    assert len(spans) == 2
+    first, second = sorted(spans)
+    assert second[0] >= first[1]  # the second began after the first ended

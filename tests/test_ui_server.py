@@ -92,3 +92,14 @@ def test_a_busy_port_is_one_line_and_leaves_no_workspace(tmp_path) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: cannot serve the UI on 127.0.0.1:")
     assert list(Path(temp).glob("ghost-ui-*")) == []
     assert time.monotonic() - started < 120
+
+
+def test_without_gradio_the_command_says_which_extra_to_install(monkeypatch, capsys) -> None:
+    from ghost_engine.cli import main
+
+    monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio now fails
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ui", "--port", "0"])
+    assert exit_info.value.code == 6  # OptionalDependencyError
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'ghost-engine[ui]'" in lines[0]

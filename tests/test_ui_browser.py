@@ -173,3 +173,17 @@ def test_runs_from_two_pages_take_turns(browser, server, media, monkeypatch) -> 
     assert len(spans) == 2
     first, second = sorted(spans)
     assert second[0] >= first[1]  # the second began after the first ended
+
+
+def test_cancel_stops_a_run_and_offers_nothing(page, server, media, shots) -> None:
+    _upload(page, "target", media / "videos" / "nggyup.mp4")
+    page.click("#find-people")
+    page.locator("#person-1 img").wait_for()
+    _upload(page, "sources-1", media / "faces" / "mark.jpg")
+    page.click("#run")
+    page.locator("#run-status").get_by_text("running:").wait_for()
+    page.click("#cancel")
+    page.locator("#run-status").get_by_text("the run was cancelled").wait_for()
+    page.screenshot(path=str(shots / "6-cancelled.png"), full_page=True)
+    assert page.locator("#output a[download]").count() == 0
+    assert not list(server.workspace.root.rglob("nggyup-swapped*"))  # no output, no report

@@ -32,6 +32,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("ghost_engine.commands.train", "train", "Prepare data and train networks."),
     "convert": ("ghost_engine.commands.convert", "convert", "Convert a checkpoint safely."),
     "verify": ("ghost_engine.commands.verify", "verify", "Check a file's C2PA credentials."),
+    "ui": ("ghost_engine.commands.ui", "ui", "Serve the preview UI in the browser."),
 }
 
 

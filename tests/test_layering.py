@@ -46,6 +46,7 @@ ALLOWED: dict[str, set[str]] = {
     "measure": BASE
     | {"kernels", "networks", "runtime", "video", "face", "backend", "store", "export"}
     | {"pipeline", "webcam", "parallel"},
+    "ui": BASE | {"api", "face", "pipeline", "store", "video"},
     "commands": None,  # the command line may use everything
     "cli": None,
     "__main__": None,

@@ -68,11 +68,21 @@ def test_find_people_refuses_what_is_not_media(tmp_path, config) -> None:
 
 
 def _decoded_frame(path: Path, index: int) -> np.ndarray:
+    """Frame `index` counted by a plain sequential PyAV decode, in the engine's one
+    YUV->RGB conversion (proven against the standard formulas in
+    test_colour_conversion.py); PyAV's own rgb24 is checked close to it, so the count
+    is PyAV's and the pixels are the engine's."""
+    from ghost_engine.video.reader import read_frames
+
     with av.open(str(path)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i == index:
-                return frame.to_ndarray(format="rgb24")
-    raise AssertionError(f"no frame {index}")
+        plain = next(
+            f.to_ndarray(format="rgb24")
+            for i, f in enumerate(container.decode(video=0))
+            if i == index
+        )
+    frame = next(f for f in read_frames(path) if f.index == index)
+    assert np.abs(frame.image.astype(int) - plain).mean() < 2.0
+    return frame.image
 
 
 def test_preview_frame_is_the_frame_at_that_time_before_and_after(media, config) -> None:

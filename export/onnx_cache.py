@@ -6,8 +6,17 @@ graph in a `.weights` file (ONNX external data): ONNX Runtime then reads them st
 into its own tensors, where a file holding them inline is parsed whole first and lives
 beside the session's copy while the CPU optimisations run (the 2-block generator's
 session peaked 1.32 GB above the process's size with inline weights, 0.80 GB with them
-apart, for 0.74 GB of weights). A file from an earlier version, without `.weights`
-beside it, is exported afresh.
+apart, for 0.74 GB of weights).
+
+The model store refuses ONNX files with external data: an imported or downloaded file's
+references could point anywhere on the machine. This cache is the engine's own output,
+and it is held to what it wrote: a record beside the graph (`.record.json`) keeps the
+SHA-256, size and modification time of the graph and of its weights file as exported,
+and a cached graph is used only while every external reference in it names its own
+`.weights` file, the graph hashes as recorded and the weights file still has its recorded
+size and time (else hashes as recorded: the store's own rule for its files). Anything
+else (a missing or changed weights file or graph, no record, as from an earlier version)
+is logged and exported afresh.
 
 The export runs in a child process. Tracing and simplifying a 184 M-parameter generator
 holds the module, the traced graph and its serialised copies at once (about 4 GB for
@@ -31,6 +40,8 @@ from pathlib import Path
 
 from ghost_engine import errors
 from ghost_engine.errors import ExportError, GhostEngineError
+from ghost_engine.store.hashing import sha256_file
+from ghost_engine.store.records import FileStamp
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +64,81 @@ def weights_file(onnx_file: Path) -> Path:
     return onnx_file.with_name(onnx_file.name.removesuffix(".onnx") + ".weights")
 
 
+def record_file(onnx_file: Path) -> Path:
+    """Where the cached graph `onnx_file` keeps the record of what was exported."""
+    return onnx_file.with_name(onnx_file.name.removesuffix(".onnx") + ".record.json")
+
+
 def cached_onnx(name: str, checkpoint: Path | None, cache_dir: Path) -> Path:
     """The fp32 ONNX of network `name` with these weights, exported on first use (in a
-    child process; its errors are raised here as the engine error it raised)."""
+    child process; its errors are raised here as the engine error it raised), and again
+    when the cached copy is not what was exported (`cache_problem`)."""
     target = cache_dir / f"{name}.{weights_fingerprint(checkpoint)}.fp32.onnx"
-    if target.is_file() and weights_file(target).is_file():
-        return target
+    if target.is_file():
+        problem = cache_problem(target)
+        if problem is None:
+            return target
+        log.warning("the cached %s is not as exported (%s): exporting it afresh", target, problem)
     cache_dir.mkdir(parents=True, exist_ok=True)
     log.warning("exporting %s to ONNX Runtime once (%s); later runs reuse it", name, target)
     target.unlink(missing_ok=True)  # the graph goes in last: its presence means complete
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".export-") as tmp:
         staged = Path(tmp) / target.name
         export_in_child(name, checkpoint, staged)
+        record = {"graph": _stamp(staged), "weights": _stamp(weights_file(staged))}
         os.replace(weights_file(staged), weights_file(target))
+        record_file(target).write_text(json.dumps(record, indent=2) + "\n", "utf-8")
         os.replace(staged, target)
     return target
+
+
+def cache_problem(onnx_file: Path) -> str | None:
+    """Why the cached graph `onnx_file` is not what the engine exported there, or None.
+
+    Its graph must hash as recorded and keep its data only in its own weights file, and
+    that file must still have its recorded stamp or hash (`FileStamp`).
+    """
+    weights = weights_file(onnx_file)
+    if not weights.is_file():
+        return f"its weights file {weights.name} is missing"
+    try:
+        raw = json.loads(record_file(onnx_file).read_text("utf-8"))
+        graph_stamp = FileStamp.from_json(raw["graph"])
+        weights_stamp = FileStamp.from_json(raw["weights"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"its record {record_file(onnx_file).name} is missing or unreadable"
+    if graph_stamp is None or weights_stamp is None:
+        return f"its record {record_file(onnx_file).name} is incomplete"
+    if sha256_file(onnx_file) != graph_stamp.sha256:
+        return "the graph changed since it was exported"
+    foreign = _foreign_reference(onnx_file, weights.name)
+    if foreign is not None:
+        return foreign
+    if not weights_stamp.matches(weights) and sha256_file(weights) != weights_stamp.sha256:
+        return f"its weights file {weights.name} changed since it was exported"
+    return None
+
+
+def _stamp(path: Path) -> dict:
+    return FileStamp.of(path, sha256_file(path)).to_json()
+
+
+def _foreign_reference(onnx_file: Path, own: str) -> str | None:
+    """The first tensor of `onnx_file` whose data lives anywhere but the file `own`
+    beside it, described; None when there is none."""
+    import onnx
+
+    from ghost_engine.store.onnx_tensors import external_reference, stored_tensors
+
+    try:
+        model = onnx.load(str(onnx_file), load_external_data=False)
+    except Exception as exc:  # onnx raises protobuf DecodeError and others; all mean "bad"
+        return f"the graph is not readable: {exc}"
+    for tensor in stored_tensors(model):
+        location = external_reference(tensor)
+        if location is not None and location != own:
+            return f"tensor {tensor.name!r} points to {location!r}, not to {own!r}"
+    return None
 
 
 def export_apart(name: str, checkpoint: Path | None, dest: Path) -> None:

@@ -45,9 +45,33 @@ def open_session(
     (`ghost_engine.export.onnx_cache`).
     """
     chosen = list(providers or CPU_PROVIDERS)
+    map_large_blocks()
     session = ort.InferenceSession(str(model), session_options(chosen, threads), providers=chosen)
     release_free_heap()
     return session
+
+
+# glibc's mallopt parameter for the size from which a block gets its own mapping
+_M_MMAP_THRESHOLD = -3
+LARGE_BLOCK_BYTES = 1 << 20
+
+
+def map_large_blocks() -> None:
+    """Have glibc give every block of `LARGE_BLOCK_BYTES` or more its own mapping, which
+    goes back to the system when the block is freed; elsewhere a no-op.
+
+    glibc's default threshold starts at 128 kB and rises to the size of each mapped
+    block freed (up to 32 MB), so after the first frames, frames (2.8 MB at 720p) and
+    activations come from the heap, whose freed space stays in the process, scattered
+    over the threads' arenas. A fixed threshold keeps them apart: a default CPU run
+    peaked 96 MB lower (1,861 MB instead of 1,957 MB, 60 frames of nggyup). Setting it
+    again is harmless.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # absent outside glibc (musl)
+    if mallopt is not None:
+        mallopt(_M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES)
 
 
 def release_free_heap() -> None:

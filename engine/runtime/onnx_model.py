@@ -64,7 +64,7 @@ def map_large_blocks() -> None:
     block freed (up to 32 MB), so after the first frames, frames (2.8 MB at 720p) and
     activations come from the heap, whose freed space stays in the process, scattered
     over the threads' arenas. A fixed threshold keeps them apart: a default CPU run
-    peaked 96 MB lower (1,861 MB instead of 1,957 MB, 60 frames of nggyup). Setting it
+    peaked 88 MB lower (1,869 MB instead of 1,957 MB, 60 frames of nggyup). Setting it
     again is harmless.
     """
     if not sys.platform.startswith("linux"):
@@ -95,7 +95,9 @@ class OnnxModel:
     The first call gives the process's free heap back once more (`release_free_heap`): by
     then the caller has finished loading, and what loading freed (a recogniser used only
     to embed the source photos, temporary copies of weights) glibc would otherwise keep
-    for the rest of the process: about 200 MB in a default CPU run.
+    for the rest of the process (this and the trim after loading together lowered a
+    default CPU run's peak by 41 MB: 20 frames of nggyup, `bench/memory_vs_length.py
+    --ablations`).
     """
 
     def __init__(

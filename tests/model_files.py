@@ -305,3 +305,23 @@ def write_own_manifest(files: dict[str, Path], path: Path) -> Path:
             entry.pop("archive", None)  # a self-hosted file, not a member of buffalo_l.zip
     path.write_text(json.dumps(raw, indent=2) + "\n", "utf-8")
     return path
+
+
+# the ONNX files of `MODEL_FILES`: a store of these alone runs SCRFD, glintr100 and
+# 2d106det beside the passthrough generator (small and quick to make)
+ONNX_MODELS = ("scrfd_10g_bnkps", "landmarks_2d106", "glintr100")
+
+
+def write_onnx_model_files(folder: Path) -> dict[str, Path]:
+    """Write the files of `ONNX_MODELS` into `folder`; model name -> path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    made = {
+        "scrfd_10g_bnkps": clip_scrfd_onnx,
+        "landmarks_2d106": lambda: landmarks_onnx(face_points_106()),
+        "glintr100": glintr100_onnx,
+    }
+    paths = {}
+    for name in ONNX_MODELS:
+        paths[name] = folder / MODEL_FILES[name]
+        paths[name].write_bytes(made[name]())
+    return paths

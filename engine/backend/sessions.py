@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ghost_engine.runtime.defaults import default_runtime
+from ghost_engine.runtime.devices import is_gpu
 
 if TYPE_CHECKING:  # torch and the model wrappers load with the first network
     import torch
@@ -20,6 +21,12 @@ if TYPE_CHECKING:  # torch and the model wrappers load with the first network
     from ghost_engine.face.generator import GeneratorRunner
     from ghost_engine.face.recognizers import ArcFaceRecognizer
     from ghost_engine.networks.lipspade import LIPSPADEGenerator
+
+# Faces per ONNX Runtime call of the generator on the CPU. Its activations take about
+# 135 MB a face at 256x256 (1.1 GB for a batch of 8, more than its weights), while on the
+# CPU a bigger batch is no faster: one face a call ran 10% faster than 8 on 2 cores
+# (`bench/results/memory_vs_length.json`, "generator_speed").
+CPU_ONNX_GENERATOR_FACES = 1
 
 
 @dataclass(frozen=True)
@@ -48,13 +55,18 @@ class SessionOpener:
         onnx_file: Path | None = None,
     ) -> GeneratorRunner:
         """The generator on this device: a PyTorch module, an exported ONNX file run by
-        ONNX Runtime (`onnx_file`), or neither (the passthrough generator)."""
+        ONNX Runtime (`onnx_file`), or neither (the passthrough generator).
+
+        On the CPU, ONNX Runtime takes at most `CPU_ONNX_GENERATOR_FACES` faces a call
+        (the pipeline still batches `batch_size` frames).
+        """
         from ghost_engine.face.generator import GeneratorRunner
 
         if onnx_file is not None:
             from ghost_engine.runtime.onnx_generator import OnnxGenerator
 
-            return GeneratorRunner(OnnxGenerator(onnx_file, self.device), self.device, batch_size)
+            step = batch_size if is_gpu(self.device) else min(batch_size, CPU_ONNX_GENERATOR_FACES)
+            return GeneratorRunner(OnnxGenerator(onnx_file, self.device), self.device, step)
         return GeneratorRunner(module, self.device, batch_size)
 
     def arcface(self, module: torch.nn.Module, batch_size: int) -> ArcFaceRecognizer:

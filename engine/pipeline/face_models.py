@@ -166,13 +166,13 @@ class _Loader:
         return self.sessions.arcface(module, self.config.batch_size)
 
     def recognizers(self) -> tuple[Recognizer | None, Recognizer | None]:
-        """(matching recogniser, z_id encoder)."""
+        """(matching recogniser, z_id encoder).
+
+        Where both are ArcFace, one copy (65 M parameters) serves both: the published
+        weights beside the published generator, and the installed ones beside the random
+        generator, whose faces mean nothing whichever ArcFace gives their z_id.
+        """
         config, store = self.config, self.store
-        id_encoder = None
-        if config.generator == "ghost":
-            id_encoder = self.arcface(store.require("arcface_iresnet100"))
-        elif config.generator == "random":
-            id_encoder = self.arcface(None)
         kind = config.recognizer
         if kind == "auto":
             s = store.get()
@@ -184,9 +184,15 @@ class _Loader:
                 ),
                 "dlib",
             )
+        if kind == "arcface" and config.generator in ("ghost", "random"):
+            shared = self.arcface(store.require("arcface_iresnet100"))
+            return shared, shared
+        id_encoder = None
+        if config.generator == "ghost":
+            id_encoder = self.arcface(store.require("arcface_iresnet100"))
+        elif config.generator == "random":
+            id_encoder = self.arcface(None)
         if kind == "arcface":
-            if config.generator == "ghost":
-                return id_encoder, id_encoder
             return self.arcface(store.require("arcface_iresnet100")), id_encoder
         if kind == "glintr100":
             from ghost_engine.face.recognizers import OnnxRecognizer

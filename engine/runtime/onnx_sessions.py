@@ -3,7 +3,8 @@
 ONNX Runtime's CUDA provider when its GPU build is installed; otherwise, on a CUDA
 device, the PyTorch ONNX runner (`ghost_engine.runtime.onnx_torch`, replayed from a
 CUDA graph per input shape), so detection does not fall back to the CPU; on the CPU,
-ONNX Runtime.
+ONNX Runtime. ONNX Runtime sessions get their memory settings from
+`ghost_engine.runtime.onnx_model.open_session`.
 """
 
 from __future__ import annotations
@@ -45,5 +46,7 @@ def open_onnx(path: Path, device: str) -> Any:
         except UnsupportedGraphError as exc:
             _log.warning("%s runs on the CPU with ONNX Runtime: %s", path.name, exc)
             kind = ORT_CPU
+    from ghost_engine.runtime.onnx_model import open_session
+
     providers = ["CUDAExecutionProvider"] if kind == ORT_CUDA else []
-    return onnxruntime.InferenceSession(str(path), providers=providers + ["CPUExecutionProvider"])
+    return open_session(path, providers + ["CPUExecutionProvider"])

@@ -67,6 +67,36 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
+def _stopped(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "Tt"
+    except OSError:
+        return True  # gone: nothing left to wait for
+
+
+def _caught_mid_segment(pid: int, work: Path) -> bool:
+    """Whether `pid` is held stopped with a segment file open. A worker closes its segment
+    file before it reports the segment, so one stopped (SIGSTOP) while the file is open
+    has not reported it: a kill then must cost that segment. Checking without stopping
+    races the worker's last frame (it may close and report between check and kill)."""
+    if not _writing_segment(pid, work):
+        return False
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except ProcessLookupError:
+        return False
+    limit = time.monotonic() + 5
+    while not _stopped(pid) and time.monotonic() < limit:
+        time.sleep(0.001)
+    if _stopped(pid) and _writing_segment(pid, work):
+        return True
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+    return False
+
+
 def _writing_segment(pid: int, work: Path) -> bool:
     """Whether process `pid` holds a segment file of `work` open (it is mid-segment)."""
     try:
@@ -97,7 +127,7 @@ def test_a_worker_killed_mid_segment_has_its_segment_redone(
     while victim is None:
         assert proc.poll() is None, f"the run ended before a worker was killed: {proc.stderr}"
         assert time.monotonic() < deadline
-        victim = next((c for c in _children(proc.pid) if _writing_segment(c, work)), None)
+        victim = next((c for c in _children(proc.pid) if _caught_mid_segment(c, work)), None)
         time.sleep(0.01)
     os.kill(victim, signal.SIGKILL)
     _, err = proc.communicate(timeout=600)
